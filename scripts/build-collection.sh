@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 out="$CACHE/build"
 rm -rf "$out" && mkdir -p "$out/collections"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 ansible-galaxy collection build --force --output-path "$out" .
 tarball=$(ls "$out"/vps-monitoring-*.tar.gz)
 # Only the installed copy is visible from here on.
@@ -14,14 +14,14 @@ status=0
 checked=0
 for dir in modules filter test lookup; do
   kind=${dir%s}
-  for f in plugins/$dir/*.py; do
+  for f in "plugins/$dir"/*.py; do
     [ -e "$f" ] || continue
     name=$(basename "$f" .py)
     # A filter or test file may hold several plugins; each has a .yml doc
     # named after it when it is not the module's own.
     docs=("$name")
     if [ "$dir" != modules ]; then
-      mapfile -t docs < <(ls "plugins/$dir"/*.yml 2>/dev/null | xargs -rn1 basename | sed 's/\.yml$//')
+      mapfile -t docs < <(find "plugins/$dir" -maxdepth 1 -name '*.yml' -printf '%f\n' | sed 's/\.yml$//')
     fi
     for n in "${docs[@]}"; do
       if ! output=$(ansible-doc -t "$kind" "vps.monitoring.$n" 2>&1) ||

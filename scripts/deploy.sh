@@ -7,6 +7,6 @@ source "$(dirname "$0")/lib.sh"
 
 bootstrap
 step "Deploying playbooks/site.yml on localhost"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 ansible-playbook -i inventory/localhost.yml playbooks/site.yml \
   -e @"$CACHE/images.yml" "$@"

@@ -5,9 +5,9 @@
 source "$(dirname "$0")/lib.sh"
 dest="${TMPDIR:-/tmp}/vpsmon-sanity/ansible_collections/vps/monitoring"
 rm -rf "$dest" && mkdir -p "$dest"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$dest"
-cd "$dest"
+cd "$dest" || exit 1
 git init -q && git add -A
 # ansible-test downloads get-pip.py from a host outside the package
 # registries; give it a local stand-in for the pip version it pins.

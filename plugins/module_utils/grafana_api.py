@@ -1,0 +1,249 @@
+# -*- coding: utf-8 -*-
+# Copyright: vps.monitoring contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small Grafana HTTP API client shared by the grafana_* modules.
+
+One job: talk to Grafana and turn every failure into a GrafanaError whose
+message names the problem and the fix without ever carrying a credential.
+The comparison helpers (normalise_*) live here too because the modules and
+the tests must agree on what "unchanged" means.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import socket
+import time
+
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
+from ansible.module_utils.urls import open_url
+
+# Shared option spec; every grafana_* module merges it into its own.
+GRAFANA_COMMON_ARGS = dict(
+    url=dict(type="str", required=True, aliases=["grafana_url"]),
+    token=dict(type="str", no_log=True, aliases=["grafana_api_key"]),
+    url_username=dict(type="str", aliases=["grafana_user"]),
+    url_password=dict(type="str", no_log=True, aliases=["grafana_password"]),
+    validate_certs=dict(type="bool", default=True),
+    ca_path=dict(type="path"),
+    timeout=dict(type="int", default=10),
+    wait_timeout=dict(type="int", default=60),
+)
+
+# Statuses that mean "Grafana is still starting or restarting": retried
+# until the deadline rather than reported at once.
+RETRY_STATUSES = (502, 503, 504)
+
+# Fields Grafana adds or bumps on every save; they never mean the user's
+# dashboard differs from the stored one.
+DASHBOARD_SERVER_FIELDS = ("id", "version", "iteration")
+
+_SECRET_PATTERNS = (
+    (re.compile(r"(?i)(authorization\s*[:=]\s*)(bearer|basic)?\s*[^\s,;\"']+"), r"\1<redacted>"),
+    (re.compile(r"(?i)\bbearer\s+[^\s,;\"']+"), "Bearer <redacted>"),
+    (re.compile(r"\bglsa_[A-Za-z0-9_]+"), "<redacted>"),
+    (re.compile(r"(?i)(\"?(?:password|token|key|secret)\"?\s*[:=]\s*\"?)[^\s,;\"'}]+"), r"\1<redacted>"),
+    (re.compile(r"(://)[^/@\s]+@"), r"\1<redacted>@"),
+)
+
+
+class GrafanaError(Exception):
+    """An API failure with a message that is safe to print."""
+
+    def __init__(self, message, status=None, body=None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+def redact(text, secrets=()):
+    """Remove credentials from text: the known secret values, then anything shaped like one."""
+    text = "" if text is None else str(text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(str(secret), "<redacted>")
+    for pattern, repl in _SECRET_PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+class GrafanaClient:
+    """Grafana API access with token or basic auth and a start-up deadline."""
+
+    def __init__(self, url, token=None, url_username=None, url_password=None,
+                 validate_certs=True, ca_path=None, timeout=10, wait_timeout=60,
+                 sleep=time.sleep, clock=time.monotonic):
+        if not url or not re.match(r"^https?://", url):
+            raise GrafanaError("url=%s is not an http(s) URL; set it to Grafana's address, "
+                               "for example http://127.0.0.1:3000" % redact(url))
+        if not token and not (url_username and url_password):
+            raise GrafanaError("no credentials: set token (a service-account token) "
+                               "or url_username and url_password")
+        self.base = url.rstrip("/")
+        self.token = token
+        self.username = url_username
+        self.password = url_password
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.timeout = timeout
+        self.wait_timeout = wait_timeout
+        self._sleep = sleep
+        self._clock = clock
+        self.calls = 0
+
+    # -- transport ---------------------------------------------------------
+    def _secrets(self):
+        return [s for s in (self.token, self.password) if s]
+
+    def _headers(self):
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        else:
+            raw = ("%s:%s" % (self.username, self.password)).encode("utf-8")
+            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
+        return headers
+
+    def request(self, method, path, body=None, query=None, allow=()):
+        """Send one call; return (status, decoded JSON or None).
+
+        Statuses listed in ``allow`` are returned to the caller (404 when
+        probing for existence, 409/412 when the caller words the conflict);
+        every other 4xx/5xx raises GrafanaError. Connection refused and
+        502/503/504 are retried until ``wait_timeout`` seconds have passed,
+        because Grafana answers that way while it starts.
+        """
+        url = self.base + path
+        if query:
+            url += "?" + urlencode(query, doseq=True)
+        data = None if body is None else json.dumps(body)
+        deadline = self._clock() + self.wait_timeout
+        while True:
+            self.calls += 1
+            try:
+                resp = open_url(url, data=data, headers=self._headers(), method=method,
+                                validate_certs=self.validate_certs, ca_path=self.ca_path,
+                                timeout=self.timeout, follow_redirects="none",
+                                use_proxy=True, force_basic_auth=False, use_netrc=False)
+                return resp.getcode(), _decode(resp.read())
+            except HTTPError as exc:
+                status = exc.code
+                payload = _decode(_read_error(exc))
+                if status in RETRY_STATUSES and self._clock() < deadline:
+                    self._sleep(1)
+                    continue
+                if status in allow:
+                    return status, payload
+                raise self._http_error(method, path, status, payload)
+            except (URLError, socket.timeout, ConnectionError, OSError) as exc:
+                if self._clock() < deadline:
+                    self._sleep(1)
+                    continue
+                reason = getattr(exc, "reason", exc)
+                raise GrafanaError(redact(
+                    "Grafana at %s did not answer within wait_timeout=%ss (%s): check that it "
+                    "runs and that url is right" % (self.base, self.wait_timeout, reason),
+                    self._secrets()))
+
+    def _http_error(self, method, path, status, payload):
+        detail = _message(payload)
+        where = "%s %s" % (method, path)
+        if status == 401:
+            msg = ("Grafana rejected the credentials (401 Unauthorized) on %s: the token or "
+                   "url_username/url_password is wrong or expired" % where)
+        elif status == 403:
+            msg = ("Grafana refused %s (403 Forbidden: %s): the account lacks permission or "
+                   "the object is read-only" % (where, detail))
+        elif status == 404:
+            msg = "Grafana has no such object (404 Not Found) on %s: %s" % (where, detail)
+        elif status in (409, 412):
+            msg = ("conflict (%s) on %s: %s; the object was changed in Grafana since the "
+                   "version you sent, or its name is taken" % (status, where, detail))
+        elif status >= 500:
+            msg = "Grafana failed with a server error (%s) on %s: %s" % (status, where, detail)
+        else:
+            msg = "Grafana answered %s on %s: %s" % (status, where, detail)
+        return GrafanaError(redact(msg, self._secrets()), status=status, body=payload)
+
+    # -- helpers -------------------------------------------------------------
+    def get_or_none(self, path):
+        status, payload = self.request("GET", path, allow=(404,))
+        return None if status == 404 else payload
+
+    @staticmethod
+    def q(value):
+        return quote(str(value), safe="")
+
+
+def _read_error(exc):
+    try:
+        return exc.read()
+    except Exception:  # noqa: BLE001 - a body-less error is still an error
+        return b""
+
+
+def _decode(raw):
+    if not raw:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return {"message": raw[:200]}
+
+
+def _message(payload):
+    if isinstance(payload, dict):
+        return payload.get("message") or payload.get("status") or json.dumps(payload)[:200]
+    return str(payload)[:200] if payload else "no details"
+
+
+# -- normalisation -------------------------------------------------------------
+def unwrap_dashboard(value):
+    """Accept a bare dashboard or an export/API wrapper {dashboard, meta}."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, dict):
+        raise GrafanaError("dashboard must be a JSON object, got %s" % type(value).__name__)
+    if "dashboard" in value and isinstance(value["dashboard"], dict):
+        value = value["dashboard"]
+    return copy.deepcopy(value)
+
+
+def normalise_dashboard(dashboard):
+    """The part of a dashboard that the user owns: server-set fields removed."""
+    result = {k: v for k, v in dashboard.items()
+              if k not in DASHBOARD_SERVER_FIELDS and v is not None}
+    result.pop("meta", None)
+    return result
+
+
+def normalise_folder_uid(value):
+    # The General (root) folder is "" in meta and absent in requests.
+    return value or ""
+
+
+# Fields of GET /api/datasources/uid/{uid} that the module manages; the
+# rest (id, orgId, version, readOnly, typeLogoUrl, secureJsonFields...) is
+# server state.
+DATASOURCE_FIELDS = ("uid", "name", "type", "access", "url", "isDefault", "basicAuth",
+                     "basicAuthUser", "jsonData")
+
+
+def normalise_datasource(datasource):
+    result = {}
+    for field in DATASOURCE_FIELDS:
+        value = datasource.get(field)
+        if field in ("isDefault", "basicAuth"):
+            value = bool(value)
+        elif field == "jsonData":
+            value = dict(value or {})
+        elif value is None:
+            value = ""
+        result[field] = value
+    return result
