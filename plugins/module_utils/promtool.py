@@ -252,7 +252,7 @@ def expressions_rule_file(expressions):
     return text, names
 
 
-def check_expressions(runner, expressions):
+def check_expressions(runner, expressions, scratch_dir=None):
     """Parse every {name, expr} with the real promtool.
 
     Returns (results, tool_result); each result names the expression (``rule``
@@ -262,7 +262,9 @@ def check_expressions(runner, expressions):
     if not expressions:
         return [], None
     text, names = expressions_rule_file(expressions)
-    tmpdir = tempfile.mkdtemp(prefix="vpsmon-promql-")
+    if scratch_dir:
+        os.makedirs(scratch_dir, exist_ok=True)
+    tmpdir = tempfile.mkdtemp(prefix="vpsmon-promql-", dir=scratch_dir)
     try:
         # World-readable: the tool runs as nobody; expressions are not secret.
         os.chmod(tmpdir, 0o755)

@@ -43,6 +43,14 @@ options:
     type: list
     elements: path
     default: []
+  scratch_dir:
+    description:
+      - Directory for the temporary rule file of O(check=expressions); it is removed afterwards.
+      - With O(image), the Docker engine mounts it at the same path, so it must be a path of the
+        Docker host. The default (the system temporary directory) is right when the module runs
+        on that host; set it when the target only shares part of its filesystem with the engine
+        (for example a container driving the host's engine through its socket).
+    type: path
   expressions:
     description:
       - PromQL expressions to parse when O(check=expressions), for example every panel query of a
@@ -221,6 +229,7 @@ def main():
             mount_dirs=dict(type="list", elements="path", default=[]),
             timeout=dict(type="int", default=120),
             redact=dict(type="list", elements="str", default=[], no_log=True),
+            scratch_dir=dict(type="path"),
         ),
         mutually_exclusive=[("image", "binary")],
         required_one_of=[("image", "binary")],
@@ -243,7 +252,8 @@ def main():
         runner = ToolRunner(params["tool_path"], image=params["image"], binary=params["binary"],
                             timeout=params["timeout"])
         if check == "expressions":
-            results, outcome = promtool.check_expressions(runner, params["expressions"])
+            results, outcome = promtool.check_expressions(runner, params["expressions"],
+                                                          scratch_dir=params["scratch_dir"])
         else:
             results, outcome = promtool.check_files(runner, check, params["paths"], params["mount_dirs"])
         version = runner.version()
