@@ -1,7 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: vps.monitoring contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection options shared by the grafana_* modules."""
+"""Connection options, state and attributes shared by the grafana_* modules.
+
+They match grafana_api.grafana_argument_spec(). Each module adds its own
+diff_mode description (what before and after hold) and may reword state.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +50,17 @@ options:
         before failing. V(0) fails at the first refusal.
     type: int
     default: 60
+  state:
+    description: V(present) creates or updates; V(absent) deletes.
+    type: str
+    choices: [present, absent]
+    default: present
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change, writes nothing.
+  diff_mode:
+    support: full
 notes:
   - Objects are keyed by uid, never by title or numeric id.
   - Errors for 401, 403, 404, 409, 412 and 5xx name the call and the fix and never

@@ -6,7 +6,8 @@
 One job: talk to Grafana and turn every failure into a GrafanaError whose
 message names the problem and the fix without ever carrying a credential.
 The comparison helpers (normalise_*) live here too because the modules and
-the tests must agree on what "unchanged" means.
+the tests must agree on what "unchanged" means, and so does reconcile(), the
+compare/check-mode/diff/write run that the modules would otherwise repeat.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
 from ansible.module_utils.urls import open_url
 
-# Shared option spec; every grafana_* module merges it into its own.
+# Connection options, passed on to GrafanaClient; every grafana_* module has them.
 GRAFANA_COMMON_ARGS = dict(
     url=dict(type="str", required=True, aliases=["grafana_url"]),
     token=dict(type="str", no_log=True, aliases=["grafana_api_key"]),
@@ -246,4 +247,67 @@ def normalise_datasource(datasource):
         elif value is None:
             value = ""
         result[field] = value
+    return result
+
+
+# -- module plumbing: what every grafana_* module would otherwise repeat ---------
+def grafana_argument_spec(**options):
+    """A grafana_* module's argument_spec: the connection options, state and its own ``options``.
+
+    The vps.monitoring.grafana doc fragment documents all but the module's own.
+    """
+    spec = dict(GRAFANA_COMMON_ARGS, state=dict(type="str", choices=["present", "absent"], default="present"))
+    spec.update(options)
+    return spec
+
+
+def run_module(module, run, uid):
+    """Call ``run(module, client)`` with a client built from the connection options, then exit.
+
+    A GrafanaError fails the module with its credential-free message; the
+    diff stays in the result only in diff mode.
+    """
+    try:
+        client = GrafanaClient(**{k: module.params[k] for k in GRAFANA_COMMON_ARGS})
+        result = run(module, client)
+    except GrafanaError as exc:
+        module.fail_json(msg=str(exc), status=exc.status, uid=uid)
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
+def reconcile(module, client, path, current, before, after, write, refuse=None, **facts):
+    """Bring one Grafana object, found at ``path``, to the desired state.
+
+    ``current`` is what GET ``path`` returned (None when missing), ``before``
+    and ``after`` the managed fields as stored and as wanted; ``after`` None
+    means delete the object at ``path``. ``refuse(current)`` fails the module
+    when the stored object must not be changed through the API (provisioned).
+    ``write(current, after)`` creates or updates it and returns the facts
+    Grafana answered; it is never called in check mode, which only reports.
+    ``facts`` (uid, id, version...) are returned as given unless a write
+    replaces them. The result carries a diff; the module drops it when
+    diff mode is off.
+
+    grafana_dashboard keeps its own run: one POST both creates and updates,
+    the desired folder depends on the stored one, and its result names the
+    URL only when Grafana answered one.
+    """
+    result = dict(facts, changed=False)
+    if after is None:
+        if not current:
+            return result
+        if refuse:
+            refuse(current)
+        if not module.check_mode:
+            client.request("DELETE", path)
+        return dict(result, changed=True, diff=dict(before=before, after={}))
+    if before == after:
+        return result
+    if current and refuse:
+        refuse(current)
+    result.update(changed=True, diff=dict(before=before, after=after))
+    if not module.check_mode:
+        result.update(write(current, after))
     return result

@@ -15,6 +15,8 @@ import os
 import subprocess
 import traceback
 
+from ansible.module_utils.basic import missing_required_lib
+
 try:
     import docker
     from docker.errors import DockerException, ImageNotFound, NotFound
@@ -24,6 +26,42 @@ try:
 except ImportError:  # pragma: no cover - depends on the target host
     HAS_DOCKER = False
     DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+
+def tool_runner_args(tool_path):
+    """argument_spec options of a module that runs a tool through ToolRunner.
+
+    Documented by the vps.monitoring.tool_runner doc fragment; each module
+    documents the default it gives ``tool_path``. Pair it with
+    TOOL_RUNNER_CONSTRAINTS.
+    """
+    return dict(
+        image=dict(type="str"),
+        binary=dict(type="path"),
+        tool_path=dict(type="str", default=tool_path),
+        mount_dirs=dict(type="list", elements="path", default=[]),
+        timeout=dict(type="int", default=120),
+        # no_log makes AnsibleModule mask these strings in every result and message.
+        redact=dict(type="list", elements="str", default=[], no_log=True),
+    )
+
+
+# AnsibleModule keyword arguments: the tool comes from exactly one place.
+TOOL_RUNNER_CONSTRAINTS = dict(mutually_exclusive=[("image", "binary")],
+                               required_one_of=[("image", "binary")])
+
+
+def module_runner(module):
+    """The ToolRunner that a module's tool_runner_args parameters ask for.
+
+    Fails the module when an image is asked for but the Docker SDK is missing,
+    so the user learns what to install rather than seeing an import error.
+    """
+    params = module.params
+    if params["image"] and not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker (Docker SDK for Python)"), exception=DOCKER_IMPORT_ERROR)
+    return ToolRunner(params["tool_path"], image=params["image"], binary=params["binary"],
+                      timeout=params["timeout"])
 
 
 class ToolError(Exception):

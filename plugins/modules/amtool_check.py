@@ -28,45 +28,10 @@ options:
     type: list
     elements: path
     required: true
-  image:
-    description:
-      - Image holding amtool at O(tool_path). Must already be present on the Docker engine.
-      - Exactly one of O(image) and O(binary) is required.
-    type: str
-  binary:
-    description: Path of a local amtool executable.
-    type: path
   tool_path:
-    description: Path of amtool inside O(image).
-    type: str
+    # Description and type come from the vps.monitoring.tool_runner fragment.
     default: /bin/amtool
-  mount_dirs:
-    description:
-      - Extra host directories to mount read-only for O(image) runs (templates or password
-        files outside the config file's directory).
-    type: list
-    elements: path
-    default: []
-  timeout:
-    description: Seconds one amtool run may take.
-    type: int
-    default: 120
-  redact:
-    description:
-      - Strings (webhook URLs with tokens, passwords) that must never appear in the output; they are
-        masked in every result and message.
-    type: list
-    elements: str
-    default: []
-requirements:
-  - Docker SDK for Python (C(docker)) on the target when O(image) is used.
-attributes:
-  check_mode:
-    support: full
-    description: Only reads the files; runs the same checks in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is no diff.
+extends_documentation_fragment: [vps.monitoring.tool_runner]
 seealso:
   - module: vps.monitoring.promtool_check
 """
@@ -111,10 +76,10 @@ tool_version:
 import os
 import re
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vps.monitoring.plugins.module_utils.tool_runner import (
-    DOCKER_IMPORT_ERROR, HAS_DOCKER, ToolError, ToolRunner)
+    TOOL_RUNNER_CONSTRAINTS, ToolError, module_runner, tool_runner_args)
 
 _CHECKING = re.compile(r"^Checking '(?P<file>[^']*)'\s+(?P<status>SUCCESS|FAILED)(?::\s*(?P<message>.*))?$")
 _RECEIVER = re.compile(r'undefined receiver "(?P<receiver>[^"]*)"')
@@ -150,20 +115,9 @@ def describe(result):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            paths=dict(type="list", elements="path", required=True),
-            image=dict(type="str"),
-            binary=dict(type="path"),
-            tool_path=dict(type="str", default="/bin/amtool"),
-            mount_dirs=dict(type="list", elements="path", default=[]),
-            timeout=dict(type="int", default=120),
-            redact=dict(type="list", elements="str", default=[], no_log=True),
-        ),
-        mutually_exclusive=[("image", "binary")],
-        required_one_of=[("image", "binary")],
-        supports_check_mode=True,
-    )
+    spec = tool_runner_args("/bin/amtool")
+    spec.update(paths=dict(type="list", elements="path", required=True))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **TOOL_RUNNER_CONSTRAINTS)
     params = module.params
     paths = [os.path.abspath(p) for p in params["paths"]]
     if not paths:
@@ -171,11 +125,8 @@ def main():
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         module.fail_json(msg="paths: no such file(s): %s" % ", ".join(missing))
-    if params["image"] and not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker (Docker SDK for Python)"), exception=DOCKER_IMPORT_ERROR)
     try:
-        runner = ToolRunner(params["tool_path"], image=params["image"], binary=params["binary"],
-                            timeout=params["timeout"])
+        runner = module_runner(module)
         outcome = runner.run(["check-config"] + paths, paths=paths + params["mount_dirs"])
         version = runner.version()
     except ToolError as exc:

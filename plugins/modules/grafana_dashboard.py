@@ -21,11 +21,7 @@ description:
 author: vps.monitoring maintainers (@vps-monitoring)
 extends_documentation_fragment: [vps.monitoring.grafana]
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change, writes nothing.
   diff_mode:
-    support: full
     description: Before and after are the normalised dashboard and its folder uid.
 options:
   uid:
@@ -56,11 +52,6 @@ options:
     description: Version-history message stored with a change (sent to Grafana as C(message)).
     type: str
     default: Saved by vps.monitoring.grafana_dashboard
-  state:
-    description: V(present) creates or updates; V(absent) deletes.
-    type: str
-    choices: [present, absent]
-    default: present
 """
 
 EXAMPLES = r"""
@@ -112,11 +103,12 @@ url:
 """
 
 import re
+from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vps.monitoring.plugins.module_utils.grafana_api import (
-    GRAFANA_COMMON_ARGS, GrafanaClient, GrafanaError, normalise_dashboard,
-    normalise_folder_uid, unwrap_dashboard)
+    GrafanaError, grafana_argument_spec, normalise_dashboard,
+    normalise_folder_uid, run_module, unwrap_dashboard)
 
 UID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
@@ -207,30 +199,21 @@ def absent(module, client, uid):
 
 
 def main():
-    spec = dict(GRAFANA_COMMON_ARGS)
-    spec.update(
+    spec = grafana_argument_spec(
         uid=dict(type="str"),
         dashboard=dict(type="raw"),
         folder_uid=dict(type="str"),
         overwrite=dict(type="bool", default=True),
         commit_message=dict(type="str", default="Saved by vps.monitoring.grafana_dashboard"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=[("state", "present", ["dashboard"])],
                            required_together=[("url_username", "url_password")])
     uid, desired = _desired(module)
-    try:
-        client = GrafanaClient(**{k: module.params[k] for k in GRAFANA_COMMON_ARGS})
-        if module.params["state"] == "present":
-            result = present(module, client, uid, desired)
-        else:
-            result = absent(module, client, uid)
-    except GrafanaError as exc:
-        module.fail_json(msg=str(exc), status=exc.status, uid=uid)
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    if module.params["state"] == "present":
+        run_module(module, partial(present, uid=uid, desired=desired), uid)
+    else:
+        run_module(module, partial(absent, uid=uid), uid)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,7 @@ description:
 author: vps.monitoring maintainers (@vps-monitoring)
 extends_documentation_fragment: [vps.monitoring.grafana]
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change, writes nothing.
   diff_mode:
-    support: full
     description: Before and after are the managed fields; secure fields never appear.
 options:
   uid:
@@ -63,11 +59,6 @@ options:
       - Grafana never returns them, so they cannot be compared; they are sent when the
         data source is created or another field changes. Never printed.
     type: dict
-  state:
-    description: V(present) creates or updates; V(absent) deletes.
-    type: str
-    choices: [present, absent]
-    default: present
 """
 
 EXAMPLES = r"""
@@ -98,7 +89,7 @@ id:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vps.monitoring.plugins.module_utils.grafana_api import (
-    GRAFANA_COMMON_ARGS, GrafanaClient, GrafanaError, normalise_datasource)
+    grafana_argument_spec, normalise_datasource, reconcile, run_module)
 
 
 def _desired(params):
@@ -122,43 +113,32 @@ def run(module, client):
     uid = params["uid"]
     path = "/api/datasources/uid/%s" % client.q(uid)
     current = client.get_or_none(path)
-    before = normalise_datasource(current) if current else {}
-    if params["state"] == "absent":
-        if not current:
-            return dict(changed=False, uid=uid, id=None)
-        _refuse_read_only(module, uid, current)
-        if not module.check_mode:
-            client.request("DELETE", path)
-        return dict(changed=True, uid=uid, id=None, diff=dict(before=before, after={}))
+    after = _desired(params) if params["state"] == "present" else None
 
-    after = _desired(params)
-    if before == after:
-        return dict(changed=False, uid=uid, id=current.get("id"))
-    if current:
-        _refuse_read_only(module, uid, current)
-    result = dict(changed=True, uid=uid, id=(current or {}).get("id"),
-                  diff=dict(before=before, after=after))
-    if module.check_mode:
-        return result
-    body = dict(after)
-    if params["secure_json_data"]:
-        body["secureJsonData"] = params["secure_json_data"]
-    if current:
-        _status, answer = client.request("PUT", path, body)
-    else:
-        status, answer = client.request("POST", "/api/datasources", body, allow=(409,))
-        if status == 409:
-            module.fail_json(msg="conflict (409) creating data source uid=%s: the name %r is "
-                                 "already used by another data source; choose another name or "
-                                 "delete the other one" % (uid, params["name"]), uid=uid, status=409)
-    answer = answer or {}
-    result["id"] = answer.get("id") or (answer.get("datasource") or {}).get("id")
-    return result
+    def write(current, after):
+        body = dict(after)
+        if params["secure_json_data"]:
+            body["secureJsonData"] = params["secure_json_data"]
+        if current:
+            _status, answer = client.request("PUT", path, body)
+        else:
+            status, answer = client.request("POST", "/api/datasources", body, allow=(409,))
+            if status == 409:
+                module.fail_json(msg="conflict (409) creating data source uid=%s: the name %r is "
+                                     "already used by another data source; choose another name or "
+                                     "delete the other one" % (uid, params["name"]), uid=uid, status=409)
+        answer = answer or {}
+        return dict(id=answer.get("id") or (answer.get("datasource") or {}).get("id"))
+
+    return reconcile(module, client, path, current,
+                     before=normalise_datasource(current) if current else {}, after=after,
+                     write=write, refuse=lambda stored: _refuse_read_only(module, uid, stored),
+                     # A deleted (or missing) data source has no id.
+                     uid=uid, id=current.get("id") if current and after is not None else None)
 
 
 def main():
-    spec = dict(GRAFANA_COMMON_ARGS)
-    spec.update(
+    spec = grafana_argument_spec(
         uid=dict(type="str", required=True),
         name=dict(type="str"),
         type=dict(type="str", default="prometheus"),
@@ -168,19 +148,11 @@ def main():
         basic_auth_user=dict(type="str"),
         json_data=dict(type="dict", default={}),
         secure_json_data=dict(type="dict", no_log=True),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=[("state", "present", ["name"])],
                            required_together=[("url_username", "url_password")])
-    try:
-        client = GrafanaClient(**{k: module.params[k] for k in GRAFANA_COMMON_ARGS})
-        result = run(module, client)
-    except GrafanaError as exc:
-        module.fail_json(msg=str(exc), status=exc.status, uid=module.params["uid"])
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_module(module, run, module.params["uid"])
 
 
 if __name__ == "__main__":

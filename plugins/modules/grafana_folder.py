@@ -16,11 +16,7 @@ description:
 author: vps.monitoring maintainers (@vps-monitoring)
 extends_documentation_fragment: [vps.monitoring.grafana]
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would change, writes nothing.
   diff_mode:
-    support: full
     description: Before and after are the folder's uid and title.
 options:
   uid:
@@ -31,10 +27,8 @@ options:
     description: Folder title. Required when O(state=present).
     type: str
   state:
+    # type, choices and default come from the vps.monitoring.grafana fragment.
     description: V(present) creates or renames; V(absent) deletes the folder and its dashboards.
-    type: str
-    choices: [present, absent]
-    default: present
 """
 
 EXAMPLES = r"""
@@ -63,7 +57,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vps.monitoring.plugins.module_utils.grafana_api import (
-    GRAFANA_COMMON_ARGS, GrafanaClient, GrafanaError)
+    grafana_argument_spec, reconcile, run_module)
 
 UID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
@@ -72,36 +66,28 @@ def run(module, client):
     uid = module.params["uid"]
     path = "/api/folders/%s" % client.q(uid)
     current = client.get_or_none(path)
-    before = {"uid": uid, "title": current["title"]} if current else {}
-    version = (current or {}).get("version")
-    if module.params["state"] == "absent":
-        if not current:
-            return dict(changed=False, uid=uid, version=None)
-        if not module.check_mode:
-            client.request("DELETE", path)
-        return dict(changed=True, uid=uid, version=None, diff=dict(before=before, after={}))
+    after = {"uid": uid, "title": module.params["title"]} if module.params["state"] == "present" else None
 
-    after = {"uid": uid, "title": module.params["title"]}
-    if before == after:
-        return dict(changed=False, uid=uid, version=version)
-    result = dict(changed=True, uid=uid, version=version, diff=dict(before=before, after=after))
-    if module.check_mode:
-        return result
-    if current:
-        # Send the version just read: a concurrent rename surfaces as a conflict.
-        _status, answer = client.request("PUT", path, {"title": after["title"], "version": version})
-    else:
-        _status, answer = client.request("POST", "/api/folders", {"uid": uid, "title": after["title"]})
-    result["version"] = (answer or {}).get("version")
-    return result
+    def write(current, after):
+        if current:
+            # Send the version just read: a concurrent rename surfaces as a conflict.
+            _status, answer = client.request("PUT", path, {"title": after["title"],
+                                                           "version": current.get("version")})
+        else:
+            _status, answer = client.request("POST", "/api/folders", {"uid": uid, "title": after["title"]})
+        return dict(version=(answer or {}).get("version"))
+
+    return reconcile(module, client, path, current,
+                     before={"uid": uid, "title": current["title"]} if current else {}, after=after,
+                     write=write,
+                     # A deleted (or missing) folder has no version.
+                     uid=uid, version=current.get("version") if current and after is not None else None)
 
 
 def main():
-    spec = dict(GRAFANA_COMMON_ARGS)
-    spec.update(
+    spec = grafana_argument_spec(
         uid=dict(type="str", required=True),
         title=dict(type="str"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_if=[("state", "present", ["title"])],
@@ -109,14 +95,7 @@ def main():
     if not UID_RE.match(module.params["uid"]):
         module.fail_json(msg="uid=%r is invalid: use at most 40 letters, digits, '-' or '_'"
                              % module.params["uid"])
-    try:
-        client = GrafanaClient(**{k: module.params[k] for k in GRAFANA_COMMON_ARGS})
-        result = run(module, client)
-    except GrafanaError as exc:
-        module.fail_json(msg=str(exc), status=exc.status, uid=module.params["uid"])
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_module(module, run, module.params["uid"])
 
 
 if __name__ == "__main__":

@@ -74,47 +74,12 @@ options:
         description: The PromQL expression.
         type: str
         required: true
-  image:
-    description:
-      - Image holding promtool at O(tool_path). Must already be present on the Docker engine.
-      - Exactly one of O(image) and O(binary) is required.
-    type: str
-  binary:
-    description: Path of a local promtool executable.
-    type: path
   tool_path:
-    description: Path of promtool inside O(image).
-    type: str
+    # Description and type come from the vps.monitoring.tool_runner fragment.
     default: /bin/promtool
-  mount_dirs:
-    description:
-      - Extra host directories to mount read-only for O(image) runs, when a checked file refers to
-        files outside its own directory (rule files elsewhere, TLS certificates, password files).
-    type: list
-    elements: path
-    default: []
-  timeout:
-    description: Seconds one promtool run may take.
-    type: int
-    default: 120
-  redact:
-    description:
-      - Strings (passwords, tokens, URLs with credentials) that must never appear in the output;
-        they are masked in every result and message.
-    type: list
-    elements: str
-    default: []
-requirements:
-  - Docker SDK for Python (C(docker)) on the target when O(image) is used.
+extends_documentation_fragment: [vps.monitoring.tool_runner]
 notes:
   - Only files are read; nothing on the target changes.
-attributes:
-  check_mode:
-    support: full
-    description: Only reads the files; runs the same checks in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is no diff.
 seealso:
   - module: vps.monitoring.amtool_check
 """
@@ -178,11 +143,11 @@ tool_version:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vps.monitoring.plugins.module_utils import promtool
 from ansible_collections.vps.monitoring.plugins.module_utils.tool_runner import (
-    DOCKER_IMPORT_ERROR, HAS_DOCKER, ToolError, ToolRunner)
+    TOOL_RUNNER_CONSTRAINTS, ToolError, module_runner, tool_runner_args)
 
 FIX_HINT = {
     "config": "fix the config (or the rule file it references) and run again",
@@ -215,26 +180,17 @@ def failure_message(check, results, where):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            check=dict(type="str", required=True, choices=list(FIX_HINT)),
-            paths=dict(type="list", elements="path", default=[]),
-            expressions=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                expr=dict(type="str", required=True),
-            )),
-            image=dict(type="str"),
-            binary=dict(type="path"),
-            tool_path=dict(type="str", default=promtool.PROMTOOL_PATH),
-            mount_dirs=dict(type="list", elements="path", default=[]),
-            timeout=dict(type="int", default=120),
-            redact=dict(type="list", elements="str", default=[], no_log=True),
-            scratch_dir=dict(type="path"),
-        ),
-        mutually_exclusive=[("image", "binary")],
-        required_one_of=[("image", "binary")],
-        supports_check_mode=True,
+    spec = tool_runner_args(promtool.PROMTOOL_PATH)
+    spec.update(
+        check=dict(type="str", required=True, choices=list(FIX_HINT)),
+        paths=dict(type="list", elements="path", default=[]),
+        expressions=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            expr=dict(type="str", required=True),
+        )),
+        scratch_dir=dict(type="path"),
     )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **TOOL_RUNNER_CONSTRAINTS)
     params = module.params
     check = params["check"]
     if check == "expressions" and not params["expressions"]:
@@ -245,12 +201,9 @@ def main():
         missing = [p for p in params["paths"] if not os.path.isfile(p)]
         if missing:
             module.fail_json(msg="paths: no such file(s): %s" % ", ".join(missing))
-    if params["image"] and not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker (Docker SDK for Python)"), exception=DOCKER_IMPORT_ERROR)
 
     try:
-        runner = ToolRunner(params["tool_path"], image=params["image"], binary=params["binary"],
-                            timeout=params["timeout"])
+        runner = module_runner(module)
         if check == "expressions":
             results, outcome = promtool.check_expressions(runner, params["expressions"],
                                                           scratch_dir=params["scratch_dir"])

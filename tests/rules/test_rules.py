@@ -7,6 +7,7 @@ them and runs each tests/rules/*.test.yml against them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,16 +22,21 @@ HERE = Path(__file__).resolve().parent
 TEST_FILES = sorted(HERE.glob("*.test.yml"))
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("rules")
+def _render(out: Path, extra_vars: dict | None = None) -> Path:
     os.chmod(out, 0o755)
     env = dict(os.environ, ANSIBLE_NOCOLOR="1")
-    result = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", str(HERE / "render_rules.yml"),
-         "-e", f"rules_out={out}", "-e", "ansible_python_interpreter=" + os.sys.executable],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    command = ["ansible-playbook", "-i", "localhost,", str(HERE / "render_rules.yml"),
+               "-e", f"rules_out={out}", "-e", "ansible_python_interpreter=" + os.sys.executable]
+    if extra_vars:
+        command += ["-e", json.dumps(extra_vars)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    out = _render(tmp_path_factory.mktemp("rules"))
     for test_file in TEST_FILES:
         shutil.copy(test_file, out / test_file.name)
     return out
@@ -83,4 +89,14 @@ def test_every_alert_has_severity_and_readable_annotations(rendered: Path):
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: p.name)
 def test_promtool_test_rules(rendered: Path, images, test_file: Path):
     result = run_promtool(images["prometheus_image"], ["test", "rules", test_file.name], rendered)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_container_down_for_expected_names(tmp_path, images):
+    """The expected-names branch exists only when the list is non-empty."""
+    out = _render(tmp_path, {"prometheus_alert_container_expected_names": ["db", "cache"]})
+    test_file = HERE / "expected_names" / "containers.test.yml"
+    shutil.copy(test_file, out / test_file.name)
+    assert 'name="cache"' in (out / "containers.rules.yml").read_text()
+    result = run_promtool(images["prometheus_image"], ["test", "rules", test_file.name], out)
     assert result.returncode == 0, result.stdout + result.stderr

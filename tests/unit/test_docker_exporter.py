@@ -13,6 +13,7 @@ import json
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import docker.errors
@@ -54,7 +55,6 @@ class FakeClient:
         self.inspect = inspect if inspect is not None else copy.deepcopy(INSPECT)
         self.stats_payload = stats if stats is not None else {RUN_ID: STATS_V1}
         self.stats_calls = []
-        self.streams_end = threading.Event()
 
     def containers(self, all=False):  # noqa: A002 - docker SDK signature
         assert all is True, "stopped containers must be listed too"
@@ -74,15 +74,9 @@ class FakeClient:
         self.stats_calls.append((cid, stream, one_shot))
         if cid not in self.stats_payload:
             raise not_found()
-        if stream:
-            return self._stream(copy.deepcopy(self.stats_payload[cid]))
+        assert not stream, "stats streams are read by the watcher, not through the SDK"
         assert one_shot is True, "per-scrape stats must be one-shot (no 1 s two-sample wait)"
         return copy.deepcopy(self.stats_payload[cid])
-
-    def _stream(self, sample):
-        # Like the engine: a sample, then the connection stays open.
-        yield sample
-        self.streams_end.wait(10)
 
 
 def scrape(collector) -> dict:
@@ -102,7 +96,9 @@ def value(samples, metric, **labels):
 
 
 def collector_for(client, **kwargs):
+    """No engine watcher: every scrape inspects, stats are one-shot."""
     kwargs.setdefault("stats_mode", "oneshot")
+    kwargs.setdefault("watcher", None)
     return DockerCollector(client_factory=lambda *_: client, **kwargs)
 
 
@@ -253,7 +249,7 @@ def test_unreachable_daemon_gives_docker_up_0_and_counts_errors():
     def factory(*_):
         raise docker.errors.DockerException("Error while fetching server API version: connection refused")
 
-    collector = DockerCollector(client_factory=factory)
+    collector = DockerCollector(client_factory=factory, watcher=None)
     first = scrape(collector)
     assert value(first, "docker_up") == 0
     assert value(first, "docker_exporter_scrape_errors_total", kind="daemon") == 1
@@ -272,7 +268,7 @@ def test_daemon_recovers_after_outage():
             raise docker.errors.DockerException("down")
         return client
 
-    collector = DockerCollector(client_factory=factory, stats_mode="oneshot")
+    collector = DockerCollector(client_factory=factory, stats_mode="oneshot", watcher=None)
     assert value(scrape(collector), "docker_up") == 0
     assert value(scrape(collector), "docker_up") == 1
 
@@ -298,15 +294,28 @@ def test_hung_container_call_is_cut_by_the_scrape_deadline():
     assert value(samples, "docker_container_state", name="vpsmon-it-dx-rec-run", state="running") == 1
 
 
-def test_stream_mode_serves_the_streamed_sample():
-    client = FakeClient(stats={RUN_ID: STATS_V2})
-    try:
-        samples = scrape(DockerCollector(client_factory=lambda *_: client, stats_mode="stream"))
-    finally:
-        client.streams_end.set()
-    assert value(samples, "container_cpu_usage_seconds_total", name="vpsmon-it-dx-rec-run") == 2.5
-    assert value(samples, "container_fs_writes_bytes_total", name="vpsmon-it-dx-rec-run") == 1048576
-    assert (RUN_ID, True, None) in client.stats_calls
+def test_stream_mode_without_a_watcher_falls_back_to_oneshot():
+    client = FakeClient()
+    collector = DockerCollector(client_factory=lambda *_: client, stats_mode="stream", watcher=None)
+    samples = scrape(collector)
+    assert collector.stats_mode == "oneshot"
+    assert client.stats_calls == [(RUN_ID, False, True)]
+    assert value(samples, "docker_exporter_build_info", stats_mode="oneshot") == 1
+
+
+def test_unsupported_docker_url_disables_the_watcher_not_the_exporter():
+    client = FakeClient()
+    collector = DockerCollector(base_url="ssh://user@host", client_factory=lambda *_: client)
+    assert collector.stats_mode == "oneshot"
+    assert value(scrape(collector), "docker_up") == 1
+
+
+def test_summary_health_from_status_text():
+    assert parse.summary_health("Up 2 minutes (healthy)") == "healthy"
+    assert parse.summary_health("Up 5 seconds (health: starting)") == "starting"
+    assert parse.summary_health("Up 1 hour (unhealthy)") == "unhealthy"
+    assert parse.summary_health("Exited (3) 2 minutes ago") == "none"
+    assert parse.summary_health(None) == "none"
 
 
 def test_scrape_duration_and_build_info_exposed():
@@ -329,3 +338,31 @@ def test_cli_rejects_bad_listen_address(capsys):
     assert "HOST:PORT" in capsys.readouterr().err
     args = parse_args(["--listen-address", "127.0.0.1:19487"])
     assert (args.host, args.port) == ("127.0.0.1", 19487)
+
+
+def test_http_metrics_page_streams_the_same_families_as_generate_latest():
+    from docker_exporter.server import make_server
+
+    collector = collector_for(FakeClient())
+    server = make_server(collector, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            page = response.read().decode()
+        with urllib.request.urlopen(url + "/healthz", timeout=10) as response:
+            assert response.read() == b"ok\n"
+    finally:
+        server.shutdown()
+        server.server_close()
+    streamed = {(s.name, tuple(sorted(s.labels.items())))
+                for family in text_string_to_metric_families(page) for s in family.samples}
+    whole = {(s.name, tuple(sorted(s.labels.items())))
+             for family in text_string_to_metric_families(generate_latest(build_registry(collector)).decode())
+             for s in family.samples}
+    assert streamed == whole
+    assert ("docker_container_state", (("id", RUN_ID), ("image", "vps-monitoring/python-base:0dac173df39a"),
+                                       ("name", "vpsmon-it-dx-rec-run"), ("state", "running"))) in streamed
+    assert page.count("# TYPE docker_container_state gauge") == 1

@@ -3,10 +3,11 @@
 
 cAdvisor-compatible resource metrics for running containers, plus state,
 restarts, exit code, OOM kill and health for every container, stopped ones
-included. Each scrape reads the Engine API afresh (a custom collector), so
-nothing is cached between scrapes and counters are the engine's own.
+included. Counters are the engine's own; the exporter keeps only the latest
+stats sample per container and inspect results that no engine event has
+invalidated since (see watcher.py).
 """
 
 from __future__ import annotations
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 
+from . import lean
 from .server import serve
 
 
@@ -26,11 +27,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="seconds per Engine API call (default %(default)s)")
     parser.add_argument("--scrape-timeout", type=float, default=float(_env("SCRAPE_TIMEOUT", "10")),
                         help="deadline in seconds for a whole scrape (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=int(_env("WORKERS", "8")),
-                        help="concurrent Engine API calls per scrape (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=int(_env("WORKERS", "4")),
+                        help="concurrent inspect (and one-shot stats) calls per scrape (default %(default)s)")
     parser.add_argument("--stats-mode", choices=["stream", "oneshot"], default=_env("STATS_MODE", "stream"),
-                        help="stream: keep a stats subscription per running container (scrapes never wait); "
-                             "oneshot: ask per scrape (no idle load, but a scrape takes about 1 s)")
+                        help="stream: one thread follows a stats stream per running container (scrapes never "
+                             "wait); oneshot: ask for all running containers at once per scrape (no idle "
+                             "load, but a scrape takes about 1 s, the engine's stats tick)")
     parser.add_argument("--log-level", default=_env("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     host, sep, port = args.listen_address.rpartition(":")
@@ -49,6 +51,7 @@ def main(argv=None) -> int:
     # As PID 1 in a container Python ignores SIGTERM unless told otherwise,
     # which would make every `docker stop` wait for the kill timeout.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    lean.import_requests_without_charset_detection()
     try:
         serve(args)
     except KeyboardInterrupt:

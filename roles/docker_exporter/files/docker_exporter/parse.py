@@ -137,3 +137,25 @@ def block_io_bytes(stats: dict) -> dict:
         if op in totals:
             totals[op] += int(entry.get("value") or 0)
     return totals
+
+
+def stats_sample(stats: dict) -> dict:
+    """The values the exporter keeps of a stats document (a few hundred bytes of
+    its 2-4 KiB), so holding the latest sample of every container stays cheap."""
+    return {
+        "cpu": cpu_seconds(stats),
+        "memory": memory_bytes(stats),
+        "network": network_counters(stats),
+        "block": block_io_bytes(stats),
+    }
+
+
+_SUMMARY_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+
+
+def summary_health(status_text: str | None) -> str:
+    """Health as containers/json shows it in Status ("Up 2 minutes (unhealthy)")."""
+    match = _SUMMARY_HEALTH.search(status_text or "")
+    if not match:
+        return "none"
+    return "starting" if match.group(1) == "health: starting" else match.group(1)
