@@ -392,3 +392,18 @@ def test_oneshot_batch_is_concurrent_and_bounded_by_the_deadline(engine):
         assert time.monotonic() - started < 2
     finally:
         watcher.stop()
+
+
+def test_cached_inspect_results_expire_even_without_events(engine):
+    client = FakeClient(stats={})
+    watcher = EngineWatcher(engine.url, stream_stats=False)
+    collector = DockerCollector(base_url=engine.url, client_factory=lambda *_: client, stats_mode="oneshot",
+                                watcher=watcher, inspect_max_age=0)
+    try:
+        scrape(collector)
+        wait_until(watcher.events_live, timeout=5, what="events stream")
+        first = inspects(scrape(collector))
+        # No event and the same list, but every result is past its age.
+        assert inspects(scrape(collector)) == first + 2
+    finally:
+        watcher.stop()

@@ -15,6 +15,7 @@ never an exception out of collect().
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -63,7 +64,8 @@ class DockerCollector:
 
     def __init__(self, base_url: str = "unix:///var/run/docker.sock", api_timeout: float = 5.0,
                  scrape_timeout: float = 10.0, workers: int = 4, client_factory=None,
-                 stats_mode: str = "stream", first_sample_wait: float = 1.5, watcher="auto"):
+                 stats_mode: str = "stream", first_sample_wait: float = 1.5, watcher="auto",
+                 inspect_max_age: float = 600.0):
         if stats_mode not in ("stream", "oneshot"):
             raise ValueError(f"stats_mode must be stream or oneshot, not {stats_mode!r}")
         self.base_url = base_url
@@ -82,8 +84,14 @@ class DockerCollector:
             stats_mode = "oneshot"
         self.stats_mode = stats_mode
         self._watcher = watcher
-        # Container id -> (watcher token, (state, health) from the list call, inspect facts).
+        # Container id -> (watcher token, (state, health) from the list call, inspect facts,
+        # monotonic time after which the result is refreshed anyway).
         self._inspected: dict[str, tuple] = {}
+        # Even with no event, a result is refreshed after at most this long (half
+        # to all of it, at random, so a hundred containers inspected together are
+        # not all refreshed by one scrape): it bounds how long a silently broken
+        # event stream could keep a stale restart count.
+        self.inspect_max_age = inspect_max_age
         # Threads start on demand; with the inspect cache they are rarely busy.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="engine-api")
         # Scrapes are serialised: concurrent scrapes would only multiply the
@@ -210,8 +218,9 @@ class DockerCollector:
         cached = self._inspected.get(summary["Id"])
         if cached is None:
             return None
-        token, key, facts = cached
-        if token is None or token != self._watcher.cache_token(summary["Id"]) or key != self._summary_key(summary):
+        token, key, facts, refresh_at = cached
+        if (token is None or token != self._watcher.cache_token(summary["Id"]) or key != self._summary_key(summary)
+                or time.monotonic() >= refresh_at):
             return None
         return facts
 
@@ -245,7 +254,8 @@ class DockerCollector:
                 raise
             facts = dict(parse.container_state(inspect), image=(inspect.get("Config") or {}).get("Image", ""))
             if token is not None:
-                self._inspected[container_id] = (token, self._summary_key(summary), facts)
+                refresh_at = time.monotonic() + self.inspect_max_age * random.uniform(0.5, 1.0)
+                self._inspected[container_id] = (token, self._summary_key(summary), facts, refresh_at)
         stats = None
         if wants_stats and facts["status"] in STATS_STATES:
             try:
