@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Scrape latency and memory of the docker exporter at 10, 50 and 100 containers.
 
-Builds the exporter image from roles/docker_exporter/files, runs it as
+Builds the exporter image from programs/docker_exporter, runs it as
 vpsmon-bench-exporter (socket read-only, non-root, as the role does), starts
 small sleeping containers vpsmon-bench-NNN, scrapes /metrics repeatedly and
 prints p50/p95 scrape latency per container count, the exporter's peak RSS
@@ -72,7 +72,7 @@ def main() -> int:
     cleanup(client)
     try:
         image, _build_log = client.images.build(
-            path=str(ROOT / "roles" / "docker_exporter" / "files"),
+            path=str(ROOT / "programs" / "docker_exporter"),
             tag="vpsmon-bench-exporter:latest", buildargs={"BASE_IMAGE": base}, rm=True, pull=False)
         port = free_port()
         client.containers.run(

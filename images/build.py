@@ -47,6 +47,15 @@ IMAGES = {
     "node-exporter": "node_exporter_image",
     "vmagent": "otel_collector_vmagent_image",
     "python-base": "docker_exporter_base_image",
+    "blackbox-exporter": "blackbox_exporter_image",
+    "caddy": "proxy_image",
+    "victoriametrics": "victoriametrics_image",
+}
+# Test hosts, not role images (molecule/vps's instance): their tags go to a
+# file of their own, test-images.yml beside --out, so images.yml stays a set
+# of role variables.
+TEST_IMAGES = {
+    "vps-host": "vps_host_image",
 }
 # Trimmed from every root filesystem: documentation and package lists are
 # dead weight in a container.
@@ -188,7 +197,7 @@ def image_size(ref: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--out", default=str(ROOT / ".cache" / "images.yml"))
-    parser.add_argument("--only", nargs="*", choices=sorted(IMAGES), help="build these images only")
+    parser.add_argument("--only", nargs="*", choices=sorted(IMAGES | TEST_IMAGES), help="build these images only")
     args = parser.parse_args()
 
     cache = ROOT / ".cache" / "images"
@@ -201,16 +210,23 @@ def main() -> int:
     index = package_index(mirror, arch, cache)
 
     lines = ["---", "# Written by images/build.py: the offline images built on this machine."]
-    for name in args.only or IMAGES:
+    test_lines = ["---", "# Written by images/build.py: offline test hosts (never role images)."]
+    for name in args.only or [*IMAGES, *TEST_IMAGES]:
         recipe = HERE / name
         packages = recipe.joinpath("packages.txt").read_text().split()
         missing = [p for p in packages if p not in index]
         if missing:
             sys.exit(f"images: {name}: not in {SUITE}: {', '.join(missing)}")
         versions = closure(index, packages)
-        key = json.dumps({"dockerfile": recipe.joinpath("Dockerfile").read_text(),
-                          "packages": packages, "versions": versions, "arch": arch},
-                         sort_keys=True)
+        recipe_key = {"dockerfile": recipe.joinpath("Dockerfile").read_text(),
+                      "packages": packages, "versions": versions, "arch": arch}
+        # Other files COPY'd by the Dockerfile count too (only when there are
+        # any, so the tags of recipes without them stay as they were).
+        extra = {f.name: f.read_text() for f in sorted(recipe.iterdir())
+                 if f.is_file() and f.name not in ("Dockerfile", "packages.txt")}
+        if extra:
+            recipe_key["files"] = extra
+        key = json.dumps(recipe_key, sort_keys=True)
         tag = hashlib.sha256(key.encode()).hexdigest()[:12]
         ref = f"{REPO}/{name}:{tag}"
         if image_exists(ref):
@@ -220,12 +236,18 @@ def main() -> int:
             log(f"{name}: built {ref} in {took:.1f}s")
         log(f"{name}: size {image_size(ref) / 1e6:.0f} MB; " +
             ", ".join(f"{p} {versions[p]}" for p in packages if p in versions))
-        lines.append(f"{IMAGES[name]}: \"{ref}\"")
+        if name in TEST_IMAGES:
+            test_lines.append(f"{TEST_IMAGES[name]}: \"{ref}\"")
+        else:
+            lines.append(f"{IMAGES[name]}: \"{ref}\"")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = "\n".join(lines) + "\n"
-    if not out.exists() or out.read_text() != text:
-        out.write_text(text)
+    for path, content in ((out, lines), (out.with_name("test-images.yml"), test_lines)):
+        if len(content) == 2 and (path != out or args.only):
+            continue  # nothing of this kind was asked for: leave its file alone
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = "\n".join(content) + "\n"
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
     log(f"done in {time.monotonic() - started:.1f}s; variables in {out}")
     return 0
 

@@ -49,7 +49,10 @@ ensure_venv() {
 
 # A Docker engine that answers; Debian's docker.io is installed and dockerd
 # started when none does. The engine exposes its own metrics on 9323 so the
-# docker-engine scrape job has something to scrape.
+# docker-engine scrape job has something to scrape, bound to the default
+# bridge's gateway (docker0): the address host.docker.internal (host-gateway)
+# resolves to in the Prometheus container, and not one the outside reaches.
+DOCKER_BRIDGE_IP="${VPSMON_DOCKER_BRIDGE_IP:-172.17.0.1}"
 ensure_docker() {
   if docker info >/dev/null 2>&1; then
     echo "Docker engine answers ($(docker version -f '{{.Server.Version}}'))"
@@ -60,7 +63,8 @@ ensure_docker() {
   command -v docker >/dev/null 2>&1 || apt_install docker-cli
   need_root
   mkdir -p /var/log
-  nohup dockerd --metrics-addr 0.0.0.0:9323 >/var/log/vpsmon-dockerd.log 2>&1 &
+  nohup dockerd --bip "$DOCKER_BRIDGE_IP/16" --metrics-addr "$DOCKER_BRIDGE_IP:9323" \
+    >/var/log/vpsmon-dockerd.log 2>&1 &
   local deadline=$((SECONDS + 60))
   until docker info >/dev/null 2>&1; do
     if [ $SECONDS -ge $deadline ]; then
@@ -73,10 +77,38 @@ ensure_docker() {
   echo "Docker engine started ($(docker version -f '{{.Server.Version}}'))"
 }
 
-# Component images: built offline from Debian packages, cached by version.
+# Component images. When the engine can pull the roles' default images
+# (scripts/registry_probe.py asks it for their manifests), nothing is built
+# and the stack runs the defaults: upstream Prometheus 3.x, Grafana, otelcol.
+# Otherwise the images are built offline from Debian packages, cached by
+# version, and the offline choices apply: the collection's own OTLP receiver
+# instead of otelcol, Grafana optional. Either way .cache/images.yml holds
+# the variables ansible-playbook gets (-e @.cache/images.yml). VPSMON_IMAGES
+# forces a path: upstream or offline.
 ensure_images() {
+  mkdir -p "$CACHE"
+  local path="${VPSMON_IMAGES:-}"
+  if [ -z "$path" ]; then
+    if python3 "$ROOT/scripts/registry_probe.py"; then path=upstream; else path=offline; fi
+  else
+    echo "registry: not probed, VPSMON_IMAGES=$path"
+  fi
+  if [ "$path" = upstream ]; then
+    printf -- '---\n# Written by scripts/lib.sh: a registry answers, the roles pull their defaults.\n{}\n' \
+      > "$CACHE/images.yml"
+    return
+  fi
   command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
   python3 "$ROOT/images/build.py"
+  # The offline choices, only on this path: no collector or Grafana image
+  # can be had, so the OTLP path runs on the collection's own receiver built
+  # from the offline Python image, and Grafana is skipped with a warning.
+  local base
+  base=$(sed -n 's/^docker_exporter_base_image: "\(.*\)"$/\1/p' "$CACHE/images.yml")
+  printf '%s\n' "# Offline choices (scripts/lib.sh): no registry answers here." \
+    "stack_otel_implementation: otlp_receiver" \
+    "otel_collector_receiver_base_image: \"$base\"" \
+    "grafana_optional: true" >> "$CACHE/images.yml"
 }
 
 bootstrap() {

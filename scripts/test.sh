@@ -5,6 +5,10 @@
 # missing first. Exits non-zero on any failure, including "no tests ran".
 source "$(dirname "$0")/lib.sh"
 
+# Checks that cannot run here append "skip: <check>: <reason>" lines to
+# $CACHE/skips.txt (docs/DEVELOPING.md); the summary prints them with
+# pytest's skips, so no skip is silent.
+mkdir -p "$CACHE" && : > "$CACHE/skips.txt"
 bootstrap
 # ansible-test's shellcheck sanity test needs the program.
 command -v shellcheck >/dev/null 2>&1 || apt_install shellcheck
@@ -25,15 +29,26 @@ run_stage() {
 
 run_stage "ansible-lint (production profile)" ansible-lint --profile production --offline
 run_stage "ansible-test sanity" "$ROOT/scripts/sanity.sh"
+run_stage "actionlint (.github/workflows)" "$ROOT/scripts/actionlint.sh"
+run_compat() { "$ROOT/scripts/compat.sh" 2>&1 | tee "$CACHE/compat.log"; }
+run_stage "oldest and newest declared ansible-core (unit, rules, sanity)" run_compat
 run_stage "collection build and install" "$ROOT/scripts/build-collection.sh"
+# The pinned n8n that tests/integration/test_n8n_*.py drive, installed once
+# into a cache outside the clone (well under a second when cached).
+run_stage "n8n (pinned 1.x, cached install)" "$ROOT/scripts/n8n.sh" install
 # pytest exits 5 when it collected nothing: that is a failure here too.
-run_pytest() { pytest -p no:cacheprovider -q tests 2>&1 | tee "$CACHE/pytest.log"; }
+run_pytest() { pytest -p no:cacheprovider -q -rs tests 2>&1 | tee "$CACHE/pytest.log"; }
 run_stage "pytest (unit, rules, integration)" run_pytest
 run_stage "molecule test (default scenario)" molecule test -s default
+# Its create step starts the registry mirror (tests/support/registry.py).
+run_stage "molecule test (vps scenario: SSH, tarball, registry)" molecule test -s vps
 
 step "Summary"
 printf '%s\n' "${results[@]}"
 echo "pytest: $(grep -E '^[0-9]+ (passed|failed)|^=+ .*(passed|failed|error).* =+$|no tests ran' "$CACHE/pytest.log" 2>/dev/null | tail -1)"
+step "Skipped checks"
+{ grep -h '^SKIPPED' "$CACHE/pytest.log" "$CACHE/compat.log" 2>/dev/null || true
+  cat "$CACHE/skips.txt"; } | sort -u | sed 's/^/  /' | grep . || echo "  none"
 passed=$(( ${#results[@]} - failed ))
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,7 +1,8 @@
 """Shared pytest fixtures for vps.monitoring.
 
 The collection is importable as ``ansible_collections.vps.monitoring`` through
-the link that scripts/lib.sh keeps in .cache/collections. Images come from
+the link that scripts/lib.sh keeps in .cache/collections (on pytest.ini's
+pythonpath, with the programs and the tests' helpers). Images come from
 .cache/images.yml (written by images/build.py) unless VPSMON_<VAR> overrides.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,9 +17,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-COLLECTIONS = ROOT / ".cache" / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
 
 
 def _images() -> dict:

@@ -34,6 +34,19 @@ def is_prometheus_duration(value):
     return bool(_DURATION_RE.match(value))
 
 
+_DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+
+
+def prometheus_duration_seconds(value):
+    """Seconds in a Prometheus duration (1h30m -> 5400.0); ValueError when it is not one."""
+    if not is_prometheus_duration(value):
+        raise ValueError("%r is not a Prometheus duration" % (value,))
+    if value == "0":
+        return 0.0
+    groups = _DURATION_RE.match(value).groups()
+    return float(sum(int(part) * unit for part, unit in zip(groups, _DURATION_UNITS) if part))
+
+
 # '<file>: [<line>:<col>: ...]group "<g>", rule <n>, "<name>": <message>'
 _RULE_LINE = re.compile(r'^(?P<file>/[^:]*?): (?:\d+:\d+: )*group "(?P<group>[^"]*)", rule (?P<index>\d+), '
                         r'"(?P<rule>[^"]*)": (?P<message>.*)$')
@@ -41,6 +54,8 @@ _GROUP_LINE = re.compile(r'^(?P<file>/[^:]*?): (?:\d+:\d+: )*(?P<message>groupna
 _FILE_LINE = re.compile(r'^(?P<file>/[^:]*?): (?P<message>.+)$')
 _CONFIG_LINE = re.compile(r'^\s*FAILED: (?P<message>(?:parsing YAML file |)(?P<file>/[^:]*?)[: ].*)$')
 _WEB_LINE = re.compile(r'^(?P<file>/\S+) FAILED: (?P<message>.*)$')
+# check web-config reports a good file on standard error too.
+_WEB_OK = re.compile(r'^/\S+ SUCCESS$')
 
 
 def _result(file=None, group=None, rule=None, message="", level="error"):
@@ -54,7 +69,7 @@ def parse_check_output(stdout, stderr, paths=()):
     lint_block = []
     for raw in (stderr or "").splitlines():
         line = raw.rstrip()
-        if not line.strip() or line.strip() == "FAILED:":
+        if not line.strip() or line.strip() == "FAILED:" or _WEB_OK.match(line):
             continue
         match = _RULE_LINE.match(line)
         if match:

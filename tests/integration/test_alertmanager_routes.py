@@ -7,35 +7,10 @@ alert reaches.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 import yaml
 
-from conftest import ROOT
-
-PLAYBOOK = ROOT / "tests" / "integration" / "render_alertmanager.yml"
-
-
-def render(tmp_path, override: dict) -> str:
-    os.chmod(tmp_path, 0o755)
-    result = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", str(PLAYBOOK), "-e", f"am_out={tmp_path}",
-         "-e", json.dumps({"override": override}), "-e", f"ansible_python_interpreter={sys.executable}"],
-        capture_output=True, text=True, cwd=ROOT, check=False)
-    assert result.returncode == 0, result.stdout[-2000:]
-    return str(tmp_path / "alertmanager.yml")
-
-
-def amtool(image: str, path: str, *args: str) -> subprocess.CompletedProcess:
-    directory = os.path.dirname(path)
-    return subprocess.run(
-        ["docker", "run", "--rm", "--network", "none", "-v", f"{directory}:{directory}:ro",
-         "--entrypoint", "/bin/amtool", image, *args],
-        capture_output=True, text=True, check=False)
+from am_helpers import amtool, render
 
 
 def route(image: str, path: str, *labels: str) -> str:
@@ -95,3 +70,53 @@ def test_unknown_receiver_is_rejected_by_amtool(tmp_path, images, receiver):
     result = amtool(images["alertmanager_image"], path, "check-config", path)
     assert result.returncode != 0
     assert receiver in (result.stdout + result.stderr)
+
+
+def test_defaults_pass_amtool_with_inhibit_rules(tmp_path, images):
+    path = render(tmp_path, {})
+    config = yaml.safe_load(open(path, encoding="utf-8"))
+    assert {"source_matchers": ['alertname="JobDown"'], "target_matchers": ['alertname="TargetDown"'],
+            "equal": ["job"]} in config["inhibit_rules"]
+    assert "time_intervals" not in config
+    result = amtool(images["alertmanager_image"], path, "check-config", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_inhibition_can_be_switched_off(tmp_path):
+    path = render(tmp_path, {"alertmanager_inhibit_rules": []})
+    assert "inhibit_rules" not in yaml.safe_load(open(path, encoding="utf-8"))
+
+
+def test_heartbeat_url_receives_the_watchdog_and_nothing_else(tmp_path, images):
+    url = "https://hc-ping.example.invalid/0f4e2a3c"
+    path = render(tmp_path, {"alertmanager_heartbeat_url": url, "alertmanager_watchdog_repeat_interval": "2m"})
+    img = images["alertmanager_image"]
+    result = amtool(img, path, "check-config", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert route(img, path, "alertname=Watchdog", "severity=none") == "heartbeat"
+    assert route(img, path, "alertname=JobDown", "severity=critical") == "n8n"
+    config = yaml.safe_load(open(path, encoding="utf-8"))
+    heartbeat = next(r for r in config["receivers"] if r["name"] == "heartbeat")
+    # The ping URL is a secret: read from a file, never written into the config.
+    assert heartbeat["webhook_configs"] == [
+        {"url_file": "/etc/alertmanager/secrets/heartbeat_url", "send_resolved": False}]
+    assert url not in open(path, encoding="utf-8").read()
+    watchdog = config["route"]["routes"][0]
+    assert (watchdog["repeat_interval"], watchdog["group_wait"]) == ("2m", "0s")
+
+
+def test_quiet_hours_mute_warnings_only(tmp_path, images):
+    quiet = [{"times": [{"start_time": "22:00", "end_time": "24:00"},
+                        {"start_time": "00:00", "end_time": "07:00"}],
+              "location": "Europe/Berlin"}]
+    path = render(tmp_path, {"alertmanager_quiet_hours": quiet})
+    img = images["alertmanager_image"]
+    result = amtool(img, path, "check-config", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load(open(path, encoding="utf-8"))
+    assert config["time_intervals"] == [{"name": "quiet-hours", "time_intervals": quiet}]
+    routes = {r["matchers"][0]: r for r in config["route"]["routes"]}
+    assert routes['severity="warning"']["mute_time_intervals"] == ["quiet-hours"]
+    assert "mute_time_intervals" not in routes['severity="critical"']
+    # Muting does not change where an alert goes, only when.
+    assert route(img, path, "alertname=HostHighCpuUsage", "severity=warning") == "n8n"

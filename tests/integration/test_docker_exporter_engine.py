@@ -1,6 +1,6 @@
 """The Docker exporter against the real engine, through the real built image.
 
-Builds the role's image from roles/docker_exporter/files (FROM the offline
+Builds the exporter image from programs/docker_exporter (FROM the offline
 python-base), runs it as vpsmon-it-dx-exporter the way the role does (socket
 read-only, nobody + the socket's group, read-only root fs) and checks its
 HTTP output for real containers that are running, exited, restarting,
@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT, wait_until
 
-FILES = ROOT / "roles" / "docker_exporter" / "files"
+FILES = ROOT / "programs" / "docker_exporter"
 PREFIX = "vpsmon-it-dx-"
 SOCKET = "/var/run/docker.sock"
 
@@ -172,7 +172,6 @@ def test_exporter_runs_as_nobody_with_read_only_socket(docker_client, exporter_u
 
 def test_unreachable_daemon_gives_docker_up_0_in_process():
     """The real exporter pointed at a socket that does not exist: no crash, no hang."""
-    sys.path.insert(0, str(FILES))
     from docker_exporter.collector import DockerCollector
     from docker_exporter.server import make_server
     import threading

@@ -24,8 +24,7 @@ from conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = ROOT / "tests" / "e2e_claude" / "send_claude_metrics.py"
-sys.path.insert(0, str(SENDER.parent))
-import send_claude_metrics  # noqa: E402
+import send_claude_metrics
 
 PREFIX = "vpsmon-it-otel"
 OTLP_PATH = "/opentelemetry/v1/metrics"

@@ -94,9 +94,49 @@ def test_promtool_test_rules(rendered: Path, images, test_file: Path):
 
 def test_container_down_for_expected_names(tmp_path, images):
     """The expected-names branch exists only when the list is non-empty."""
-    out = _render(tmp_path, {"prometheus_alert_container_expected_names": ["db", "cache"]})
+    out = _render(tmp_path, {"prometheus_alert_overrides": {"ContainerDown": {"expected_names": ["db", "cache"]}}})
     test_file = HERE / "expected_names" / "containers.test.yml"
     shutil.copy(test_file, out / test_file.name)
     assert 'name="cache"' in (out / "containers.rules.yml").read_text()
     result = run_promtool(images["prometheus_image"], ["test", "rules", test_file.name], out)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_overrides_reach_the_rules_and_links_point_at_grafana(tmp_path, images):
+    """One override convention: thresholds, durations, severities and enabled flags
+    all come from prometheus_alert_overrides; dashboard links from the Grafana URL."""
+    out = _render(tmp_path, {
+        "prometheus_grafana_external_url": "https://grafana.example.com/",
+        "prometheus_alert_overrides": {
+            "HostHighCpuUsage": {"threshold": 0.95, "for": "15m", "severity": "critical"},
+            "HostRebooted": {"enabled": False},
+            "TargetDown": {"enabled": False}, "JobDown": {"enabled": False},
+        }})
+    rules = {}
+    for path in out.glob("*.rules.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"] or []:
+                if "alert" in rule:
+                    rules.setdefault(rule["alert"], rule)
+    cpu = rules["HostHighCpuUsage"]
+    assert cpu["expr"].endswith("> 0.95") and cpu["for"] == "15m"
+    assert cpu["labels"]["severity"] == "critical"
+    assert "HostRebooted" not in rules and "TargetDown" not in rules
+    assert cpu["annotations"]["dashboard"] == "https://grafana.example.com/d/vpsmon-linux-system"
+    assert rules["ContainerDown"]["annotations"]["dashboard"] == \
+        "https://grafana.example.com/d/vpsmon-docker-containers"
+    # A group whose every alert is off is still a valid rule file.
+    files = sorted(p.name for p in out.glob("*.rules.yml"))
+    result = run_promtool(images["prometheus_image"], ["check", "rules", *files], out)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rule_and_test_counts(rendered: Path):
+    """Prints the numbers the issue asks for (pytest -s)."""
+    alerts = sum(1 for path in rendered.glob("*.rules.yml")
+                 for group in yaml.safe_load(path.read_text())["groups"]
+                 for rule in group["rules"] or [] if "alert" in rule)
+    cases = sum(len(t.get("alert_rule_test", [])) for path in TEST_FILES + [HERE / "expected_names" / "containers.test.yml"]
+                for t in yaml.safe_load(path.read_text()).get("tests", []))
+    print(f"\nalert rules: {alerts} ({len(_alerts(rendered))} names), promtool alert test cases: {cases}")
+    assert alerts >= len(_alerts(rendered)) > 0

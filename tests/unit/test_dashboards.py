@@ -18,7 +18,7 @@ from ansible_collections.vps.monitoring.plugins.filter.dashboard_expressions imp
 DASHBOARDS = Path(__file__).resolve().parents[2] / "roles" / "grafana" / "files" / "dashboards"
 
 # Metric names the stack produces, by source. Derived from node-exporter 1.9's
-# collectors, roles/docker_exporter/files/docker_exporter/collector.py
+# collectors, programs/docker_exporter/docker_exporter/collector.py
 # (cAdvisor names + docker_container_*), and Claude Code's OTLP metrics as
 # the collector/vmagent name them (REFERENCE.md).
 NODE_EXPORTER = {
@@ -43,8 +43,15 @@ CLAUDE_CODE = {
     "claude_code_token_usage_tokens_total", "claude_code_cost_usage_USD_total",
     "claude_code_active_time_seconds_total", "claude_code_lines_of_code_count_total",
     "claude_code_session_count_total",
+    # From Claude Code's log events (otlp_receiver / otelcol's signaltometrics connector).
+    "claude_code_api_requests_total", "claude_code_api_errors_total", "claude_code_api_request_cost_USD_total",
+    "claude_code_api_request_duration_seconds_bucket", "claude_code_tool_decisions_total",
+    "claude_code_tool_results_total",
 }
-PRODUCED = {"linux-system": NODE_EXPORTER, "docker-containers": DOCKER_EXPORTER,
+# blackbox-exporter's probe series (the Endpoints panels of linux-system).
+BLACKBOX = {"probe_success", "probe_duration_seconds", "probe_http_status_code",
+            "probe_ssl_earliest_cert_expiry"}
+PRODUCED = {"linux-system": NODE_EXPORTER | BLACKBOX, "docker-containers": DOCKER_EXPORTER,
             "claude-code": CLAUDE_CODE}
 UIDS = {"linux-system": "vpsmon-linux-system", "docker-containers": "vpsmon-docker-containers",
         "claude-code": "vpsmon-claude-code"}

@@ -22,11 +22,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "roles" / "docker_exporter" / "files"))
 
-from docker_exporter import parse  # noqa: E402
-from docker_exporter.collector import DockerCollector  # noqa: E402
-from docker_exporter.server import build_registry  # noqa: E402
+from docker_exporter import parse
+from docker_exporter.collector import DockerCollector
+from docker_exporter.server import build_registry
 
 FIXTURES = ROOT / "tests" / "fixtures" / "engine_api"
 

@@ -92,6 +92,11 @@ def test_web_config():
     assert result["file"] == "/tmp/h1/web.yml" and "bcrypt" in result["message"]
 
 
+def test_web_config_success_line_is_not_a_finding():
+    # promtool check web-config writes "<file> SUCCESS" to standard error (exit 0).
+    assert promtool.parse_check_output("", "/tmp/h1/web.yml SUCCESS\n", ["/tmp/h1/web.yml"]) == []
+
+
 def test_unit_test_failures_name_test_alert_and_diff():
     results = promtool.parse_test_output(TEST_STDOUT, TEST_STDERR, ["/tmp/h1/good.test.yml"])
     assert [(r["test"], r["rule"], r["eval_time"]) for r in results] == [

@@ -1,0 +1,79 @@
+"""staged_files: the validated bytes, and only they, reach the live directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ansible_collections.vps.monitoring.plugins.modules.staged_files import plan
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_plan_lists_only_real_differences_and_unstaged_managed_files(tmp_path):
+    src, dest = tmp_path / "staging", tmp_path / "config"
+    write(src, "prometheus.yml", "a\n")
+    write(src, "rules/node.rules.yml", "same\n")
+    write(src, "rules/new.rules.yml", "new\n")
+    write(src, "web.yml", "excluded\n")
+    write(dest, "prometheus.yml", "old\n")
+    write(dest, "rules/node.rules.yml", "same\n")
+    write(dest, "rules/gone.rules.yml", "gone\n")
+    write(dest, "web_password", "not managed\n")
+    install, remove = plan(str(src), str(dest), ["prometheus.yml", "rules/*.rules.yml"], ["web.yml"])
+    assert [(rel, new, old) for rel, new, old in install] == [
+        ("prometheus.yml", b"a\n", b"old\n"), ("rules/new.rules.yml", b"new\n", None)]
+    assert remove == ["rules/gone.rules.yml"]
+
+
+def test_identical_directories_plan_nothing(tmp_path):
+    for root in (tmp_path / "s", tmp_path / "d"):
+        write(root, "alertmanager.yml", "route: {}\n")
+    assert plan(str(tmp_path / "s"), str(tmp_path / "d"), ["*"], []) == ([], [])
+
+
+def run(args: dict, *flags: str) -> dict:
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}", "-m", "vps.monitoring.staged_files",
+         "-a", json.dumps(args), *flags], capture_output=True, text=True, env=env, check=False)
+    return json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def test_check_mode_reports_and_diffs_without_touching_and_secrets_stay_hidden(tmp_path):
+    src, dest = tmp_path / "staging", tmp_path / "config"
+    write(src, "prometheus.yml", "new: 1\n")
+    write(src, "token", "s3cret-token\n")
+    write(dest, "prometheus.yml", "old: 1\n")
+    args = {"src": str(src), "dest": str(dest), "hide_content": ["token"]}
+    result = run(args, "--check", "--diff")
+    assert result["changed"] and sorted(result["installed"]) == ["prometheus.yml", "token"]
+    assert (dest / "prometheus.yml").read_text() == "old: 1\n" and not (dest / "token").exists()
+    shown = json.dumps(result["diff"])
+    assert "new: 1" in shown and "s3cret-token" not in shown
+
+
+def test_install_is_exact_idempotent_and_sets_mode(tmp_path):
+    src, dest = tmp_path / "staging", tmp_path / "config"
+    write(src, "rules/a.rules.yml", "groups: []\n")
+    write(dest, "rules/b.rules.yml", "stale\n")
+    args = {"src": str(src), "dest": str(dest), "patterns": ["rules/*.rules.yml"], "mode": "0640"}
+    first = run(args)
+    assert first["changed"] and first["installed"] == ["rules/a.rules.yml"]
+    assert first["removed"] == ["rules/b.rules.yml"]
+    assert (dest / "rules/a.rules.yml").read_bytes() == (src / "rules/a.rules.yml").read_bytes()
+    assert oct((dest / "rules/a.rules.yml").stat().st_mode & 0o777) == "0o640"
+    assert not run(args)["changed"]
+    (dest / "rules/a.rules.yml").chmod(0o666)
+    assert run(args)["changed"]
