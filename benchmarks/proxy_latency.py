@@ -156,10 +156,10 @@ def main() -> int:
         prom_direct = f"http://127.0.0.1:{port[prom]}/api/v1/query"
         prom_proxy = f"{front}/prometheus/api/v1/query"
         # Warm-up: connections, TLS sessions, Caddy's bcrypt cache.
-        for _ in range(5):
+        for _unused in range(5):
             export(direct_exp), export(proxy_exp), ask(direct_q, prom_direct), ask(proxy_q, prom_proxy)
         times = {k: [] for k in ("otlp_direct", "otlp_proxy", "query_direct", "query_proxy")}
-        for _ in range(args.calls):
+        for _unused in range(args.calls):
             times["otlp_direct"].append(timed(lambda: export(direct_exp)))
             times["otlp_proxy"].append(timed(lambda: export(proxy_exp)))
             times["query_direct"].append(timed(lambda: ask(direct_q, prom_direct)))

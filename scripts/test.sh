@@ -36,12 +36,23 @@ run_stage "collection build and install" "$ROOT/scripts/build-collection.sh"
 # The pinned n8n that tests/integration/test_n8n_*.py drive, installed once
 # into a cache outside the clone (well under a second when cached).
 run_stage "n8n (pinned 1.x, cached install)" "$ROOT/scripts/n8n.sh" install
+# The vps scenario plays a separate host with an engine of its own (Docker in
+# Docker) and names nothing the other stages use, so it runs beside pytest
+# and the default scenario; its output is shown when it is collected. Its
+# create step starts the registry mirror (tests/support/registry.py).
+vps_log="$CACHE/molecule-vps.log"
+( set +e; molecule test -s vps >"$vps_log" 2>&1; echo $? >"$vps_log.rc" ) &
+vps_pid=$!
 # pytest exits 5 when it collected nothing: that is a failure here too.
-run_pytest() { pytest -p no:cacheprovider -q -rs tests 2>&1 | tee "$CACHE/pytest.log"; }
+run_pytest() { pytest -p no:cacheprovider -q -rs --durations=15 tests 2>&1 | tee "$CACHE/pytest.log"; }
 run_stage "pytest (unit, rules, integration)" run_pytest
 run_stage "molecule test (default scenario)" molecule test -s default
-# Its create step starts the registry mirror (tests/support/registry.py).
-run_stage "molecule test (vps scenario: SSH, tarball, registry)" molecule test -s vps
+collect_vps() {
+  wait "$vps_pid" || true
+  tail -n 60 "$vps_log"
+  return "$(cat "$vps_log.rc" 2>/dev/null || echo 1)"
+}
+run_stage "molecule test (vps scenario: SSH, tarball, registry)" collect_vps
 
 step "Summary"
 printf '%s\n' "${results[@]}"

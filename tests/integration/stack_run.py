@@ -101,4 +101,3 @@ def remove_stack(docker_client, prefix: str) -> None:
             container.remove(force=True)
     for network in docker_client.networks.list(names=[f"{prefix}-net"]):
         network.remove()
-

@@ -107,7 +107,7 @@ def _notifications(sink_url: str) -> list[dict]:
 
 
 def _run(docker_client, images, tmp_path, sink_url, scenario: str, inhibit: bool) -> list[dict]:
-    alerts, _, _ = SCENARIOS[scenario]
+    alerts, _unused, _unused = SCENARIOS[scenario]
     config = _config(tmp_path, inhibit)
     name = f"vpsmon-it-am-{scenario}-{'on' if inhibit else 'off'}"
     requests.delete(sink_url + "/received", timeout=5)

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
 from conftest import wait_until
 
@@ -376,7 +375,7 @@ def listeners() -> list[tuple[str, int, str]]:
     found = []
     for line in out.splitlines():
         cols = line.split()
-        addr, _, port = cols[3].rpartition(":")
+        addr, _unused, port = cols[3].rpartition(":")
         proc = cols[5].split('"')[1] if len(cols) > 5 and '"' in cols[5] else ""
         found.append((addr.strip("[]"), int(port), proc))
     return found
@@ -387,7 +386,7 @@ def test_listening_sockets(front_door):
     address only the proxy's two ports; the stack's ports never on a
     public (non-loopback, non-docker0) address."""
     socks = listeners()
-    on_host_addr = sorted(port for addr, port, _ in socks if addr == HOST_ADDR)
+    on_host_addr = sorted(port for addr, port, _unused in socks if addr == HOST_ADDR)
     assert on_host_addr == [HTTP_PORT, HTTPS_PORT]
     docker0 = json.loads(sh("ip", "-j", "-4", "addr", "show", "docker0", check=False).stdout or "[]")
     private = {"127.0.0.1", "::1"} | {a["local"] for i in docker0 for a in i.get("addr_info", [])}

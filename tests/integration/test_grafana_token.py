@@ -66,12 +66,12 @@ def test_created_once_then_reused_and_replaced_when_revoked(double, tmp_path):
     assert token not in output and PASSWORD not in output
     assert [sa["name"] for sa in double.state.service_accounts.values()] == ["vps-monitoring"]
 
-    facts, output, _ = run(tmp_path, double.url)
+    facts, output, _unused = run(tmp_path, double.url)
     assert facts["changed"] is False and facts["created"] is False
     assert token_file.read_text().strip() == token
 
     double.state.tokens.discard(token)  # revoked in Grafana
-    facts, output, _ = run(tmp_path, double.url)
+    facts, output, _unused = run(tmp_path, double.url)
     assert facts["changed"] is True and facts["created"] is True
     new = token_file.read_text().strip()
     assert new != token and new not in output

@@ -64,6 +64,7 @@ def register(double, images, **extra):
                               grafana_promtool_image=images["prometheus_image"], **extra)
     return ok(run_playbook(str(double["work"] / "register.yml"), variables))
 
+
 def datasource(double, uid):
     resp = requests.get(f"{double['url']}/api/datasources/uid/{uid}", auth=("admin", PASSWORD), timeout=10)
     return resp.json() if resp.ok else None

@@ -80,7 +80,7 @@ def scraped(url):
 
 def test_upgrade_to_a_new_image_keeps_the_data(stack, upgrade_images, docker_client):
     old = docker_client.containers.get(f"{PREFIX}-prometheus")
-    at, _ = scraped(stack["url"])
+    at, _unused = scraped(stack["url"])
     before = samples(stack["url"], EXPR, at)
 
     ok(run_playbook("site.yml", dict(stack["vars"], prometheus_image=upgrade_images["labelled"])))

@@ -72,7 +72,7 @@ def site(images, docker_client):
     workdir = Path(tempfile.mkdtemp(prefix="vpsmon-it-web-"))
     workdir.chmod(0o755)
     cert, key = self_signed(workdir, "good")
-    _, other_key = self_signed(workdir, "other")
+    _unused, other_key = self_signed(workdir, "other")
     port = free_port()
     base = {
         "ansible_python_interpreter": sys.executable,

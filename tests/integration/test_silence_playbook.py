@@ -48,7 +48,7 @@ def live(am_url: str) -> list[dict]:
 
 
 def test_silence_lifecycle(am):
-    created, _ = play(am, silence_comment="disk swap OPS-42", silence_duration="2h")
+    created, _unused = play(am, silence_comment="disk swap OPS-42", silence_duration="2h")
     assert created["changed"]
     [silence] = live(am)
     assert silence["id"] == created["silence_id"]
@@ -56,7 +56,7 @@ def test_silence_lifecycle(am):
     assert {(m["name"], m["value"], m["isRegex"]) for m in silence["matchers"]} == {
         ("instance", "backup:9100", False), ("alertname", "Host.*", True)}
 
-    again, _ = play(am, silence_comment="disk swap OPS-42", silence_duration="2h")
+    again, _unused = play(am, silence_comment="disk swap OPS-42", silence_duration="2h")
     assert not again["changed"]
     assert again["silence_id"] == created["silence_id"]
 
@@ -73,14 +73,14 @@ def test_silence_lifecycle(am):
     alerts = requests.get(am + "/api/v2/alerts", timeout=5).json()
     assert alerts[0]["status"]["silencedBy"] == [created["silence_id"]]
 
-    updated, _ = play(am, silence_comment="disk swap OPS-42, longer", silence_duration="3h")
+    updated, _unused = play(am, silence_comment="disk swap OPS-42, longer", silence_duration="3h")
     assert updated["changed"]
     [silence] = live(am)
     assert silence["comment"] == "disk swap OPS-42, longer"
     # Updated in place: same id, so links to it stay valid.
     assert silence["id"] == updated["silence_id"] == created["silence_id"]
 
-    gone, _ = play(am, silence_state="absent")
+    gone, _unused = play(am, silence_state="absent")
     assert gone["changed"] and gone["expired"] == [silence["id"]]
     assert live(am) == []
     assert not play(am, silence_state="absent")[0]["changed"]

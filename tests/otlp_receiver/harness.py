@@ -39,7 +39,7 @@ def run_receiver(client, image: str, name: str, network: str | None = None, args
         net.connect(container, aliases=[alias])
     container.reload()
     bound = container.attrs["NetworkSettings"]["Ports"]
-    urls = {p.split("/")[0]: f"127.0.0.1:{bound[p][0]['HostPort']}" for p in PORTS}
+    urls = {p.split("/", maxsplit=1)[0]: f"127.0.0.1:{bound[p][0]['HostPort']}" for p in PORTS}
     return container, urls
 
 

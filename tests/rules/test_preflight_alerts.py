@@ -64,8 +64,10 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("override, message", BAD, ids=[next(iter(o)) + "-" + next(iter(next(iter(o.values()))))
-                                                         for o, _ in BAD])
+BAD_IDS = [next(iter(o)) + "-" + next(iter(next(iter(o.values())))) for o, _unused in BAD]
+
+
+@pytest.mark.parametrize("override, message", BAD, ids=BAD_IDS)
 def test_bad_setting_fails_naming_the_path_and_a_good_value(override, message):
     result = preflight({"prometheus_alert_overrides": override})
     assert result.returncode != 0

@@ -7,7 +7,6 @@ text parser, so a malformed page fails here too.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -190,7 +189,7 @@ def test_resource_attributes_become_labels_and_job_instance():
     conv.ingest(request(points=[{"ts": SEC, "value": 1, "attrs": {"session.id": "s9", "user.email": "a@b"}}],
                         resource={"service.name": "claude-code", "service.namespace": "team",
                                   "service.instance.id": "host-1", "os.type": "linux"}), store)
-    [(name, labels)] = [k for k in page(store)]
+    [(name, labels)] = list(page(store))
     assert dict(labels) == {"job": "team/claude-code", "instance": "host-1", "service_name": "claude-code",
                             "service_namespace": "team", "service_instance_id": "host-1", "os_type": "linux",
                             "session_id": "s9", "user_email": "a@b",

@@ -22,7 +22,7 @@ LOG = logging.getLogger("otlp_receiver")
 
 
 def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
+    host, _unused, port = text.rpartition(":")
     return host or "0.0.0.0", int(port)
 
 
@@ -91,13 +91,13 @@ def main(argv: list[str] | None = None) -> int:
 
     servers = [make_server(_address(args.http_listen), OtlpHandler, receiver=receiver,
                            max_bytes=args.max_request_bytes, read_timeout=args.read_timeout)]
+    metrics_pages = {"/metrics": metrics_page, "/healthz": health_page}
     servers.append(make_server(_address(args.metrics_listen),
-                               type("MetricsPage", (PageHandler,), {"pages": {"/metrics": metrics_page,
-                                                                             "/healthz": health_page}})))
+                               type("MetricsPage", (PageHandler,), {"pages": metrics_pages})))
     if args.health_listen:
+        health_pages = {"/": health_page, "/healthz": health_page}
         servers.append(make_server(_address(args.health_listen),
-                                   type("HealthPage", (PageHandler,), {"pages": {"/": health_page,
-                                                                                "/healthz": health_page}})))
+                                   type("HealthPage", (PageHandler,), {"pages": health_pages})))
     grpc_server = None
     if args.grpc_listen:
         host, port = _address(args.grpc_listen)

@@ -35,7 +35,7 @@ def _clean_unit(unit: str) -> str:
 def metric_name(name: str, unit: str, monotonic_sum: bool, gauge: bool = False) -> str:
     """Prometheus name of an OTLP metric (empty when nothing valid is left)."""
     tokens = [t for t in _TOKEN_SPLIT.split(name) if t]
-    main, _, per = unit.partition("/")
+    main, _unused, per = unit.partition("/")
     main, per = main.strip(), per.strip()
     main_prom = per_prom = ""
     if main and "{" not in main and "}" not in main:

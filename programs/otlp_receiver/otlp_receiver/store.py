@@ -50,7 +50,7 @@ def label_key(labels: dict[str, str]) -> str:
 
 
 def format_value(value: float) -> str:
-    if value != value:  # NaN
+    if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"

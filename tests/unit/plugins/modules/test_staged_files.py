@@ -30,7 +30,7 @@ def test_plan_lists_only_real_differences_and_unstaged_managed_files(tmp_path):
     write(dest, "rules/gone.rules.yml", "gone\n")
     write(dest, "web_password", "not managed\n")
     install, remove = plan(str(src), str(dest), ["prometheus.yml", "rules/*.rules.yml"], ["web.yml"])
-    assert [(rel, new, old) for rel, new, old in install] == [
+    assert list(install) == [
         ("prometheus.yml", b"a\n", b"old\n"), ("rules/new.rules.yml", b"new\n", None)]
     assert remove == ["rules/gone.rules.yml"]
 
