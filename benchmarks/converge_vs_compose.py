@@ -72,7 +72,7 @@ def compose_file(client, names: list[str], network: str) -> dict:
         attrs = client.containers.get(name).attrs
         cfg, host = attrs["Config"], attrs["HostConfig"]
         svc = {"image": cfg["Image"], "container_name": name, "user": cfg.get("User") or None,
-               "command": attrs.get("Args") or None, "read_only": host.get("ReadonlyRootfs", False),
+               "command": cfg.get("Cmd") or None, "entrypoint": cfg.get("Entrypoint") or None, "read_only": host.get("ReadonlyRootfs", False),
                "restart": "unless-stopped", "networks": [network],
                "volumes": host.get("Binds") or [], "mem_limit": host.get("Memory") or None,
                "cap_drop": host.get("CapDrop") or None, "cap_add": host.get("CapAdd") or None,
@@ -90,6 +90,10 @@ def compose_file(client, names: list[str], network: str) -> dict:
         if health and health.get("Test") and health["Test"] != ["NONE"]:
             svc["healthcheck"] = {"test": health["Test"],
                                   "interval": f"{health.get('Interval', 30_000_000_000) // 1_000_000_000}s"}
+        # Compose interpolates $: a literal one is written $$.
+        for key in ("command", "environment"):
+            if svc.get(key):
+                svc[key] = [str(v).replace("$", "$$") for v in svc[key]]
         services[name] = {k: v for k, v in svc.items() if v not in (None, [], {})}
     return {"version": "2.4", "services": services, "networks": {network: {"external": True}}}
 
@@ -117,12 +121,14 @@ def main() -> int:
     playbook(args.inventory)
     names = [n for n in NAMES if client.containers.list(all=True, filters={"name": f"^{n}$"})]
     noop, noop_recap = playbook(args.inventory)
+    print(f"no-op converge: {noop:.1f} s ({noop_recap})", flush=True)
 
     # Playbook, cold: no containers, empty TSDB.
     remove(client, names)
     shutil.rmtree(data, ignore_errors=True)
     cold, cold_recap = playbook(args.inventory)
     assert targets_up(), "the playbook ended with targets down"
+    print(f"playbook cold: {cold:.1f} s ({cold_recap})", flush=True)
 
     # docker-compose, cold: the same containers, no containers, empty TSDB.
     spec = compose_file(client, names, "monitoring")
