@@ -82,33 +82,55 @@ ensure_docker() {
 # and the stack runs the defaults: upstream Prometheus 3.x, Grafana, otelcol.
 # Otherwise the images are built offline from Debian packages, cached by
 # version, and the offline choices apply: the collection's own OTLP receiver
-# instead of otelcol, Grafana optional. Either way .cache/images.yml holds
-# the variables ansible-playbook gets (-e @.cache/images.yml). VPSMON_IMAGES
-# forces a path: upstream or offline.
+# instead of otelcol, Grafana optional. Either way the images file
+# (VPSMON_IMAGES_FILE, default .cache/images.yml) holds the variables
+# ansible-playbook gets (-e @.cache/images.yml), and images-path.json beside
+# it records the path and why ({"path": ..., "reason": ...}; molecule/default
+# chooses its instance image by it). VPSMON_IMAGES forces a path: upstream
+# or offline.
+
+# Decides the path and prints it with the reason; builds and writes nothing.
+# Sets IMAGES_PATH (upstream|offline) and IMAGES_WHY.
+images_path() {
+  case "${VPSMON_IMAGES:-}" in
+    upstream|offline)
+      IMAGES_PATH="$VPSMON_IMAGES"
+      IMAGES_WHY="VPSMON_IMAGES=$VPSMON_IMAGES, registry not probed" ;;
+    "")
+      local answer
+      if answer=$(python3 "$ROOT/scripts/registry_probe.py"); then IMAGES_PATH=upstream; else IMAGES_PATH=offline; fi
+      # "registry: no (<reason>): building the offline images" -> "registry: no (<reason>)"
+      IMAGES_WHY="${answer%: building the offline images}"
+      IMAGES_WHY="${IMAGES_WHY%: using the upstream images}" ;;
+    *)
+      echo "VPSMON_IMAGES is '$VPSMON_IMAGES': set it to upstream or offline, or unset it to probe the registry" >&2
+      return 2 ;;
+  esac
+  echo "images: $IMAGES_PATH path ($IMAGES_WHY)"
+}
+
 ensure_images() {
-  mkdir -p "$CACHE"
-  local path="${VPSMON_IMAGES:-}"
-  if [ -z "$path" ]; then
-    if python3 "$ROOT/scripts/registry_probe.py"; then path=upstream; else path=offline; fi
-  else
-    echo "registry: not probed, VPSMON_IMAGES=$path"
-  fi
-  if [ "$path" = upstream ]; then
+  local out="${VPSMON_IMAGES_FILE:-$CACHE/images.yml}"
+  mkdir -p "$(dirname "$out")"
+  images_path || exit 1
+  python3 -c 'import json, sys; print(json.dumps({"path": sys.argv[1], "reason": sys.argv[2]}))' \
+    "$IMAGES_PATH" "$IMAGES_WHY" > "$(dirname "$out")/images-path.json"
+  if [ "$IMAGES_PATH" = upstream ]; then
     printf -- '---\n# Written by scripts/lib.sh: a registry answers, the roles pull their defaults.\n{}\n' \
-      > "$CACHE/images.yml"
+      > "$out"
     return
   fi
   command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-  python3 "$ROOT/images/build.py"
+  python3 "$ROOT/images/build.py" --out "$out"
   # The offline choices, only on this path: no collector or Grafana image
   # can be had, so the OTLP path runs on the collection's own receiver built
   # from the offline Python image, and Grafana is skipped with a warning.
   local base
-  base=$(sed -n 's/^docker_exporter_base_image: "\(.*\)"$/\1/p' "$CACHE/images.yml")
+  base=$(sed -n 's/^docker_exporter_base_image: "\(.*\)"$/\1/p' "$out")
   printf '%s\n' "# Offline choices (scripts/lib.sh): no registry answers here." \
     "stack_otel_implementation: otlp_receiver" \
     "otel_collector_receiver_base_image: \"$base\"" \
-    "grafana_optional: true" >> "$CACHE/images.yml"
+    "grafana_optional: true" >> "$out"
 }
 
 bootstrap() {
