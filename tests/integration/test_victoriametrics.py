@@ -73,6 +73,18 @@ def test_deploy_wires_remote_write_retention_and_memory(stack, docker_client):
     assert list(container.attrs["NetworkSettings"]["Networks"]) == [f"{PREFIX}-net"]
 
 
+def test_prometheus_scrapes_victoriametrics_own_metrics(stack):
+    config = yaml.safe_load((stack["base"] / "prometheus" / "config" / "prometheus.yml").read_text())
+    [job] = [j for j in config["scrape_configs"] if j["job_name"] == "victoriametrics"]
+    assert job["static_configs"] == [{"targets": [f"{PREFIX}-victoriametrics:8428"]}]
+    # Up, and the series are VictoriaMetrics' own (its storage numbers).
+    wait_until(lambda: api(stack["prom"], "/api/v1/query", query='up{job="victoriametrics"} == 1')["data"]["result"],
+               60, what="the victoriametrics target up")
+    wait_until(lambda: api(stack["prom"], "/api/v1/query",
+                           query='vm_rows{job="victoriametrics"}')["data"]["result"],
+               60, what="VictoriaMetrics' own vm_rows series in Prometheus")
+
+
 def test_second_run_changes_nothing(stack):
     out = ok(run_playbook("site.yml", stack["vars"]))
     assert " changed=0 " in out, out[-3000:]
