@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -37,7 +39,7 @@ NETNS = "vpsmon-it-outside"
 # Host and outside ends of the veth pair (198.18.0.0/15 is for network tests).
 VETH_HOST, VETH_OUT = "vpsmon-fd-h", "vpsmon-fd-o"
 HOST_ADDR, OUT_ADDR = "198.18.77.1", "198.18.77.2"
-HTTPS_PORT, HTTP_PORT = 18443, 18080
+HTTPS_PORT, HTTP_PORT = 28443, 28080
 # The stack's own ports: none may answer from outside.
 STACK_PORTS = [9090, 9093, 9100, 9487, 9323, 4317, 4318, 8429, 8889, 13133, 3000]
 
@@ -92,8 +94,9 @@ def netns():
         _teardown_netns()
 
 
-def run_role(workdir: Path, extra: dict, *flags: str) -> subprocess.CompletedProcess:
-    """Apply roles/proxy to localhost with the test's variables (+ extra)."""
+def run_role(workdir: Path, extra: dict, *flags: str, play: str = "play.yml") -> subprocess.CompletedProcess:
+    """Apply roles/proxy (or another play in workdir) to localhost with the
+    test's variables (+ extra)."""
     varsfile = workdir / f"vars-{uuid.uuid4().hex[:8]}.json"
     varsfile.write_text(json.dumps({**json.loads((workdir / "vars.json").read_text()), **extra}))
     varsfile.chmod(0o600)
@@ -102,7 +105,7 @@ def run_role(workdir: Path, extra: dict, *flags: str) -> subprocess.CompletedPro
            "ANSIBLE_NOCOLOR": "1"}
     try:
         return subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local",
-                               "-e", f"@{varsfile}", *flags, str(workdir / "play.yml")],
+                               "-e", f"@{varsfile}", *flags, str(workdir / play)],
                               capture_output=True, text=True, check=False, env=env, timeout=600)
     finally:
         varsfile.unlink()
@@ -111,6 +114,25 @@ def run_role(workdir: Path, extra: dict, *flags: str) -> subprocess.CompletedPro
 def recap(result: subprocess.CompletedProcess) -> dict:
     line = [ln for ln in result.stdout.splitlines() if ln.startswith("localhost") and "ok=" in ln][-1]
     return {k: int(v) for k, v in (part.split("=") for part in line.split(":", 1)[1].split())}
+
+
+GUARD_PLAY = ("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+              "    - ansible.builtin.include_role:\n        name: vps.monitoring.docker_host\n"
+              "        tasks_from: forward_guard\n")
+# docker_host's forward guard rule, as the role writes it (vars/main.yml).
+GUARD_MATCH = ["-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP"]
+
+
+def guard_rule(op: str, network_id: str, check: bool = True) -> bool:
+    """iptables OP (-C/-D) on the guard rule of the network's bridge; True when rc 0."""
+    bridge = "br-" + network_id[:12]
+    if op == "-D":
+        while sh("iptables", "-w", "-C", "DOCKER-USER", "!", "-i", bridge, "-o", bridge, *GUARD_MATCH,
+                 check=False).returncode == 0:
+            sh("iptables", "-w", "-D", "DOCKER-USER", "!", "-i", bridge, "-o", bridge, *GUARD_MATCH)
+        return True
+    return sh("iptables", "-w", op, "DOCKER-USER", "!", "-i", bridge, "-o", bridge, *GUARD_MATCH,
+              check=check).returncode == 0
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +155,16 @@ def front_door(netns, docker_client, images):
         prom = run("prometheus", images["prometheus_image"], "prometheus",
                    ports={"9090/tcp": ("127.0.0.1", None)},
                    command=["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/tmp/tsdb",
-                            "--web.enable-remote-write-receiver"])
+                            "--web.enable-remote-write-receiver",
+                            # As the prometheus role runs it behind the front door.
+                            f"--web.external-url=https://{HOST_ADDR}:{HTTPS_PORT}/prometheus/",
+                            "--web.route-prefix=/"])
         run("alertmanager", images["alertmanager_image"], "alertmanager",
-            ports={"9093/tcp": ("127.0.0.1", None)})
+            ports={"9093/tcp": ("127.0.0.1", None)},
+            command=["--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager",
+                     "--cluster.listen-address=",
+                     f"--web.external-url=https://{HOST_ADDR}:{HTTPS_PORT}/alertmanager/",
+                     "--web.route-prefix=/"])
         otel = run("otel", images["otel_collector_vmagent_image"], "otel-collector",
                    ports={"4318/tcp": ("127.0.0.1", None)}, read_only=True,
                    tmpfs={"/vmagent-remotewrite-data": "size=64m,uid=65534"},
@@ -150,6 +179,14 @@ def front_door(netns, docker_client, images):
                      "--admin-password=fd-double-secret"])
         for c in made:
             c.reload()
+        # The forward guard (docker_host's DOCKER-USER rule) for this network's
+        # bridge only, through the role's own entry point; removed below.
+        (work / "guard.yml").write_text(GUARD_PLAY)
+        (work / "vars.json").write_text(json.dumps({"ansible_python_interpreter": PYTHON,
+                                                    "docker_host_forward_guard_networks": [net.name],
+                                                    "docker_host_forward_guard_persist": False}))
+        guard = run_role(work, {}, play="guard.yml")
+        assert guard.returncode == 0, guard.stdout[-4000:] + guard.stderr[-2000:]
 
         def host_port(c, port):
             return int(c.attrs["NetworkSettings"]["Ports"][port][0]["HostPort"])
@@ -158,6 +195,8 @@ def front_door(netns, docker_client, images):
                                        "  roles:\n    - vps.monitoring.proxy\n")
         (work / "vars.json").write_text(json.dumps({
             "ansible_python_interpreter": PYTHON,
+            "docker_host_forward_guard_networks": [net.name],
+            "docker_host_forward_guard_persist": False,
             "stack_base_dir": str(base),
             "stack_network": net.name,
             "stack_otel_implementation": "vmagent",
@@ -192,6 +231,10 @@ def front_door(netns, docker_client, images):
                 pass
         for c in made:
             c.remove(force=True)
+        # This machine's iptables are shared: remove exactly this bridge's rule.
+        if (work / "guard.yml").exists():
+            run_role(work, {"docker_host_forward_guard_state": "absent"}, play="guard.yml")
+        guard_rule("-D", net.id, check=False)
         net.remove()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -315,6 +358,47 @@ def test_uis_only_with_the_password(front_door, path):
     assert curl("--cacert", str(fd["ca"]), "-u", f"admin:{fd['password']}", url)[0] == 200
 
 
+def test_ui_links_stay_under_their_path(front_door):
+    """Prometheus and Alertmanager run with --web.external-url under the
+    front door's paths and --web.route-prefix=/ (what their roles pass when
+    the proxy is on): the pages' redirects and asset links point under
+    /prometheus/ and /alertmanager/, and each of them loads through the proxy."""
+    fd = front_door
+    auth = ["--cacert", str(fd["ca"]), "-u", f"admin:{fd['password']}"]
+
+    def get(path: str) -> tuple[str, str]:
+        out = outside("curl", "-sS", "-D", "-", *auth, fd["url"] + path)
+        assert out.returncode == 0, out.stderr
+        # text mode has turned the header lines' CRLF into LF
+        head, _sep, body = out.stdout.partition("\n\n")
+        return head, body
+
+    head, _body = get("/prometheus/")
+    assert head.startswith("HTTP/2 302") and "\nlocation: /prometheus/" in head.lower(), head
+    location = [ln.split(":", 1)[1].strip() for ln in head.splitlines() if ln.lower().startswith("location:")][0]
+    head, page = get(location)
+    assert head.startswith("HTTP/2 200"), head
+    # Resolved the way a browser does (relative links against the page).
+    links = [urljoin(location, link) for link in re.findall(r'(?:href|src)="([^"#:]+)"', page)]
+    assets = [link for link in links if re.search(r"\.(js|css|ico)(\?|$)", link)]
+    assert assets and all(link.startswith("/prometheus/") for link in assets), links
+    assert 'PATH_PREFIX = "\\/prometheus"' in page
+    for link in assets[:5]:
+        assert curl(*auth, fd["url"] + link)[0] == 200, link
+    # Prometheus's own view of its public URL (API at the route prefix /).
+    flags = json.loads(get("/prometheus/api/v1/status/flags")[1])["data"]
+    assert flags["web.external-url"] == f"https://{HOST_ADDR}:{HTTPS_PORT}/prometheus/"
+    assert flags["web.route-prefix"] == "/"
+    head, page = get("/alertmanager/")
+    assert head.startswith("HTTP/2 200") and "<title>Alertmanager</title>" in page, head
+    for link in re.findall(r'(?:href|src)="([^"#:]+)"', page):
+        target = urljoin("/alertmanager/", link)
+        # -/reload is POST only: 405 is Alertmanager's own answer at that route.
+        want = 405 if target.endswith("/-/reload") else 200
+        assert target.startswith("/alertmanager/") and curl(*auth, fd["url"] + target)[0] == want, link
+    assert curl(*auth, fd["url"] + "/alertmanager/-/healthy")[0] == 200
+
+
 def test_http_redirects_to_https(front_door):
     out = outside("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                   f"http://{HOST_ADDR}:{HTTP_PORT}/prometheus/")
@@ -349,24 +433,72 @@ def test_stack_ports_unreachable_from_outside(front_door):
     assert curl("--cacert", str(fd["ca"]), fd["url"] + "/api/health")[0] == 200
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: Docker 20.10 accepts forwarded traffic to a container's port when any "
-    "host port maps to it, whatever the host address; a neighbour that routes the "
-    "stack network's subnet via this host reaches Prometheus directly. Needs a "
-    "DOCKER-USER rule (drop NEW, non-DNAT traffic into the stack bridge from other "
-    "interfaces). Remove this marker when the stack installs one."))
 def test_stack_containers_unreachable_by_routing_through_the_host(front_door, docker_client):
     """An L2 neighbour does not need the published port: it can route the
-    stack network's subnet through the host and dial a container directly."""
+    stack network's subnet through the host and dial a container directly.
+    Docker accepts that whenever the container port has any host port; the
+    forward guard (docker_host's DOCKER-USER rule for the stack bridge) drops
+    it. Without the rule the same dial answers: the check can fail."""
     net = docker_client.networks.get(f"{PREFIX}-net")
     subnet = net.attrs["IPAM"]["Config"][0]["Subnet"]
-    prom = docker_client.containers.get(f"{PREFIX}-prometheus")
-    ip = prom.attrs["NetworkSettings"]["Networks"][net.name]["IPAddress"]
+    ip = {name: docker_client.containers.get(f"{PREFIX}-{name}").attrs["NetworkSettings"]["Networks"][net.name]
+          ["IPAddress"] for name in ("prometheus", "proxy")}
+    prom_url = f"http://{ip['prometheus']}:9090/-/healthy"
+    work = front_door["work"]
     outside("ip", "route", "replace", subnet, "via", HOST_ADDR)
     try:
-        assert curl(f"http://{ip}:9090/-/healthy")[0] == 0
+        assert guard_rule("-C", net.id, check=False)
+        assert curl(prom_url)[0] == 0
+        assert curl("-k", f"https://{ip['proxy']}:443/api/health")[0] == 0
+        # The gap itself: the role removes only this bridge's rule, and the port answers.
+        removed = run_role(work, {"docker_host_forward_guard_state": "absent"}, play="guard.yml")
+        assert removed.returncode == 0 and recap(removed)["changed"] == 1, removed.stdout[-3000:]
+        assert not guard_rule("-C", net.id, check=False)
+        assert curl(prom_url)[0] == 200
+        # Check mode says it would add the rule and adds nothing.
+        checked = run_role(work, {}, "--check", play="guard.yml")
+        assert checked.returncode == 0 and recap(checked)["changed"] == 1, checked.stdout[-3000:]
+        assert not guard_rule("-C", net.id, check=False)
+        added = run_role(work, {}, play="guard.yml")
+        assert added.returncode == 0 and recap(added)["changed"] == 1, added.stdout[-3000:]
+        assert curl(prom_url)[0] == 0
+        again = run_role(work, {}, play="guard.yml")
+        assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-3000:]
+        rules = sh("iptables", "-w", "-S", "DOCKER-USER").stdout
+        assert rules.count(f"br-{net.id[:12]}") == 2, rules  # one rule: -i and -o
     finally:
         outside("ip", "route", "del", subnet)
+        # Whatever happened above, the fixture's rule is back for the tests after this one.
+        if not guard_rule("-C", net.id, check=False):
+            run_role(work, {}, play="guard.yml")
+    # The front door's published port still answers through Docker's DNAT.
+    assert curl("--cacert", str(front_door["ca"]), front_door["url"] + "/api/health")[0] == 200
+
+
+def test_guarded_containers_still_reach_out(front_door, docker_client):
+    """The guard leaves the containers' own connections and their replies
+    alone: a stack container opens a page served in the outside namespace."""
+    page = "guard-egress-" + uuid.uuid4().hex[:8]
+    serve_dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-www-"))
+    serve_dir.chmod(0o755)
+    (serve_dir / "page").write_text(page)
+    (serve_dir / "page").chmod(0o644)
+    server = subprocess.Popen(["ip", "netns", "exec", NETNS, PYTHON, "-m", "http.server", "--bind", OUT_ADDR,
+                               "--directory", str(serve_dir), "18999"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: outside("curl", "-sf", f"http://{OUT_ADDR}:18999/page").stdout == page, 15,
+                   what="the page server in the outside namespace")
+        net = docker_client.networks.get(f"{PREFIX}-net")
+        assert guard_rule("-C", net.id, check=False)
+        client = docker_client.containers.get(f"{PREFIX}-grafana")
+        got = client.exec_run(["python3", "-c", "import urllib.request,sys; print(urllib.request.urlopen("
+                               f"'http://{OUT_ADDR}:18999/page', timeout=5).read().decode())"])
+        assert got.exit_code == 0 and got.output.decode().strip() == page, got.output.decode()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(serve_dir, ignore_errors=True)
 
 
 def listeners() -> list[tuple[str, int, str]]:
