@@ -12,6 +12,9 @@ mkdir -p "$CACHE" && : > "$CACHE/skips.txt"
 bootstrap
 # ansible-test's shellcheck sanity test needs the program.
 command -v shellcheck >/dev/null 2>&1 || apt_install shellcheck
+# The proxy's ACME path is tested against Debian's Pebble, a real ACME
+# server (tests/integration/test_front_door_acme.py).
+command -v pebble >/dev/null 2>&1 || apt_install pebble
 cd "$ROOT" || exit 1
 declare -a results=()
 failed=0

@@ -5,12 +5,12 @@
 
 One job: talk to Alertmanager (silences) and turn every failure into an
 AlertmanagerError whose message names the problem and the fix without ever
-carrying a credential (redaction is grafana_api's, one rule set for both).
+carrying a credential (transport and redaction are http_api's, shared with
+grafana_api).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import re
@@ -18,8 +18,7 @@ import socket
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote
-from ansible.module_utils.urls import open_url
-from ansible_collections.vps.monitoring.plugins.module_utils.grafana_api import redact
+from ansible_collections.vps.monitoring.plugins.module_utils.http_api import JsonHttpClient, read_error, redact
 
 # Connection options of every module that talks to Alertmanager.
 ALERTMANAGER_COMMON_ARGS = dict(
@@ -68,7 +67,7 @@ def matcher_key(matchers):
                         for m in matchers))
 
 
-class AlertmanagerClient:
+class AlertmanagerClient(JsonHttpClient):
     """Alertmanager API v2 access, optionally through a proxy with basic or bearer auth."""
 
     def __init__(self, url, token=None, url_username=None, url_password=None,
@@ -76,39 +75,16 @@ class AlertmanagerClient:
         if not url or not re.match(r"^https?://[^/\s]+", url):
             raise AlertmanagerError("url=%s is not an http(s) URL; set it to Alertmanager's address, "
                                     "for example http://127.0.0.1:9093" % redact(url))
-        self.base = url.rstrip("/")
-        self.token = token
-        self.username = url_username
-        self.password = url_password
-        self.validate_certs = validate_certs
-        self.timeout = timeout
-
-    def _secrets(self):
-        return [s for s in (self.token, self.password) if s]
-
-    def _headers(self):
-        headers = {"Accept": "application/json", "Content-Type": "application/json"}
-        if self.token:
-            headers["Authorization"] = "Bearer " + self.token
-        elif self.username and self.password:
-            raw = ("%s:%s" % (self.username, self.password)).encode("utf-8")
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
-        return headers
+        super().__init__(url, token=token, url_username=url_username, url_password=url_password,
+                         validate_certs=validate_certs, timeout=timeout)
 
     def request(self, method, path, body=None):
         """Send one call; return the decoded JSON (None for an empty body)."""
         where = "%s %s" % (method, path)
         try:
-            resp = open_url(self.base + path, data=None if body is None else json.dumps(body),
-                            headers=self._headers(), method=method, validate_certs=self.validate_certs,
-                            timeout=self.timeout, follow_redirects="none", force_basic_auth=False,
-                            use_netrc=False)
-            raw = resp.read()
+            raw = self._open(method, path, body=body)[1]
         except HTTPError as exc:
-            try:
-                detail = exc.read().decode("utf-8", "replace")[:300]
-            except Exception:  # noqa: BLE001 - a body-less error is still an error
-                detail = ""
+            detail = read_error(exc).decode("utf-8", "replace")[:300]
             if exc.code in (401, 403):
                 msg = ("Alertmanager (or the proxy in front of it) refused %s with %s: check token or "
                        "url_username/url_password" % (where, exc.code))

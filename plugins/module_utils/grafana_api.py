@@ -12,7 +12,6 @@ compare/check-mode/diff/write run that the modules would otherwise repeat.
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import re
@@ -20,8 +19,9 @@ import socket
 import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.six.moves.urllib.parse import quote
+from ansible_collections.vps.monitoring.plugins.module_utils.http_api import (  # noqa: F401 - redact is this module's API too
+    JsonHttpClient, read_error, redact)
 
 # Connection options, passed on to GrafanaClient; every grafana_* module has them.
 GRAFANA_COMMON_ARGS = dict(
@@ -43,14 +43,6 @@ RETRY_STATUSES = (502, 503, 504)
 # dashboard differs from the stored one.
 DASHBOARD_SERVER_FIELDS = ("id", "version", "iteration")
 
-_SECRET_PATTERNS = (
-    (re.compile(r"(?i)(authorization\s*[:=]\s*)(bearer|basic)?\s*[^\s,;\"']+"), r"\1<redacted>"),
-    (re.compile(r"(?i)\bbearer\s+[^\s,;\"']+"), "Bearer <redacted>"),
-    (re.compile(r"\bglsa_[A-Za-z0-9_]+"), "<redacted>"),
-    (re.compile(r"(?i)(\"?(?:password|token|key|secret)\"?\s*[:=]\s*\"?)[^\s,;\"'}]+"), r"\1<redacted>"),
-    (re.compile(r"(://)[^/@\s]+@"), r"\1<redacted>@"),
-)
-
 
 class GrafanaError(Exception):
     """An API failure with a message that is safe to print."""
@@ -61,18 +53,7 @@ class GrafanaError(Exception):
         self.body = body
 
 
-def redact(text, secrets=()):
-    """Remove credentials from text: the known secret values, then anything shaped like one."""
-    text = "" if text is None else str(text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(str(secret), "<redacted>")
-    for pattern, repl in _SECRET_PATTERNS:
-        text = pattern.sub(repl, text)
-    return text
-
-
-class GrafanaClient:
+class GrafanaClient(JsonHttpClient):
     """Grafana API access with token or basic auth and a start-up deadline."""
 
     def __init__(self, url, token=None, url_username=None, url_password=None,
@@ -84,31 +65,14 @@ class GrafanaClient:
         if not token and not (url_username and url_password):
             raise GrafanaError("no credentials: set token (a service-account token) "
                                "or url_username and url_password")
-        self.base = url.rstrip("/")
-        self.token = token
-        self.username = url_username
-        self.password = url_password
-        self.validate_certs = validate_certs
-        self.ca_path = ca_path
-        self.timeout = timeout
+        super().__init__(url, token=token, url_username=url_username, url_password=url_password,
+                         validate_certs=validate_certs, timeout=timeout, ca_path=ca_path)
         self.wait_timeout = wait_timeout
         self._sleep = sleep
         self._clock = clock
         self.calls = 0
 
     # -- transport ---------------------------------------------------------
-    def _secrets(self):
-        return [s for s in (self.token, self.password) if s]
-
-    def _headers(self):
-        headers = {"Accept": "application/json", "Content-Type": "application/json"}
-        if self.token:
-            headers["Authorization"] = "Bearer " + self.token
-        else:
-            raw = ("%s:%s" % (self.username, self.password)).encode("utf-8")
-            headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
-        return headers
-
     def request(self, method, path, body=None, query=None, allow=()):
         """Send one call; return (status, decoded JSON or None).
 
@@ -118,22 +82,15 @@ class GrafanaClient:
         502/503/504 are retried until ``wait_timeout`` seconds have passed,
         because Grafana answers that way while it starts.
         """
-        url = self.base + path
-        if query:
-            url += "?" + urlencode(query, doseq=True)
-        data = None if body is None else json.dumps(body)
         deadline = self._clock() + self.wait_timeout
         while True:
             self.calls += 1
             try:
-                resp = open_url(url, data=data, headers=self._headers(), method=method,
-                                validate_certs=self.validate_certs, ca_path=self.ca_path,
-                                timeout=self.timeout, follow_redirects="none",
-                                use_proxy=True, force_basic_auth=False, use_netrc=False)
-                return resp.getcode(), _decode(resp.read())
+                status, raw = self._open(method, path, body=body, query=query)
+                return status, _decode(raw)
             except HTTPError as exc:
                 status = exc.code
-                payload = _decode(_read_error(exc))
+                payload = _decode(read_error(exc))
                 if status in RETRY_STATUSES and self._clock() < deadline:
                     self._sleep(1)
                     continue
@@ -178,13 +135,6 @@ class GrafanaClient:
     @staticmethod
     def q(value):
         return quote(str(value), safe="")
-
-
-def _read_error(exc):
-    try:
-        return exc.read()
-    except Exception:  # noqa: BLE001 - a body-less error is still an error
-        return b""
 
 
 def _decode(raw):

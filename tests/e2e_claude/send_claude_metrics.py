@@ -2,7 +2,7 @@
 """Send one Claude Code session's metrics (and events) with the real OTel SDK.
 
 The instruments, units, attributes, resource and meter name mirror what Claude
-Code exports (see REFERENCE.md). The values are fixed and printed as JSON so a
+Code exports (Claude Code's monitoring documentation). The values are fixed and printed as JSON so a
 test can compare what Prometheus answers with what was sent.
 
 Two modes:

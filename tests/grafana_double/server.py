@@ -4,9 +4,9 @@
 This is a test double, never a component of the stack. It exists because no
 Grafana image can be obtained on the project's machines; it answers the calls
 the vps.monitoring grafana_* modules and the grafana role make, with the
-statuses and shapes that ../../../shared/REFERENCE.md records for Grafana
-10.x-12.x: dashboards by uid with versions, 404/409/412, the provisioned
-flag, folder moves, folders, datasources (readOnly -> 403), search, health
+statuses and shapes Grafana 10.x-12.x's HTTP API documents: dashboards by
+uid with versions, 404/409/412, the provisioned flag, folder moves,
+folders, datasources (readOnly -> 403), search, health
 (with a "still starting" period), service accounts and tokens, auth (Bearer
 or basic, 401 otherwise), and a call counter for benchmarks.
 

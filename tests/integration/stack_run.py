@@ -9,8 +9,10 @@ components.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -101,3 +103,19 @@ def remove_stack(docker_client, prefix: str) -> None:
             container.remove(force=True)
     for network in docker_client.networks.list(names=[f"{prefix}-net"]):
         network.remove()
+
+
+@contextlib.contextmanager
+def own_stack(docker_client, prefix: str):
+    """A temporary stack_base_dir for the stack named after prefix.
+
+    Any leftover of an earlier run is removed first; the stack's containers,
+    network and directory are removed afterwards.
+    """
+    base = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    remove_stack(docker_client, prefix)
+    try:
+        yield base
+    finally:
+        remove_stack(docker_client, prefix)
+        shutil.rmtree(base, ignore_errors=True)

@@ -72,11 +72,10 @@ QUIET_WINDOW = 4.0
 @pytest.fixture(scope="module")
 def sink(docker_client, images):
     network = docker_client.networks.create(NETWORK, driver="bridge")
-    sink_dir = str(ROOT / "tests" / "n8n_sink")
     container = docker_client.containers.run(
-        images["docker_exporter_base_image"], ["python3", "/sink/sink.py", "5678"], name=SINK,
-        detach=True, network=NETWORK, entrypoint=[],
-        volumes={sink_dir: {"bind": "/sink", "mode": "ro"}}, ports={"5678/tcp": ("127.0.0.1", None)})
+        images["docker_exporter_base_image"], ["python3", "/tests/n8n_sink/sink.py", "5678"], name=SINK,
+        detach=True, network=NETWORK, entrypoint=[], environment={"PYTHONPATH": "/tests"},
+        volumes={str(ROOT / "tests"): {"bind": "/tests", "mode": "ro"}}, ports={"5678/tcp": ("127.0.0.1", None)})
     try:
         def url():
             container.reload()

@@ -3,7 +3,7 @@
 Starts its own Prometheus (remote-write receiver on) and vmagent (flags and
 relabel file as the otel_collector role renders them) on a private network,
 sends one Claude Code-shaped session with the OpenTelemetry SDK and checks the
-source design's queries return exactly what was sent. Then sends garbage and
+Claude Code queries return exactly what was sent. Then sends garbage and
 checks ingestion still works.
 """
 
@@ -25,6 +25,7 @@ from conftest import wait_until
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = ROOT / "tests" / "e2e_claude" / "send_claude_metrics.py"
 import send_claude_metrics
+from harness import assert_claude_labels, query, scalar
 
 PREFIX = "vpsmon-it-otel"
 OTLP_PATH = "/opentelemetry/v1/metrics"
@@ -102,17 +103,6 @@ def _alive(container) -> bool:
     return True
 
 
-def query(prom: str, expr: str) -> list:
-    r = requests.get(prom + "/api/v1/query", params={"query": expr}, timeout=5)
-    r.raise_for_status()
-    return r.json()["data"]["result"]
-
-
-def scalar(prom: str, expr: str):
-    result = query(prom, expr)
-    return float(result[0]["value"][1]) if result else None
-
-
 def send(urls, session_id: str) -> dict:
     out = subprocess.run([sys.executable, str(SENDER), "--metrics-endpoint", urls["otlp"] + OTLP_PATH,
                           "--session-id", session_id], capture_output=True, text=True, check=False)
@@ -139,20 +129,14 @@ def test_claude_code_queries_return_what_was_sent(stack):
     assert scalar(prom, f"sum(claude_code_cost_usage_USD_total{sel})") == exp["claude_code.cost.usage"]
     assert scalar(prom, f"sum(claude_code_active_time_seconds_total{sel})") == exp["claude_code.active_time.total"]
     assert scalar(prom, f"sum(claude_code_lines_of_code_count_total{sel})") == exp["claude_code.lines_of_code.count"]
-    # Every metric of REFERENCE.md's table under its documented name.
+    # Every metric Claude Code documents, under its Prometheus name.
     for name, key in [("claude_code_session_count_total", "claude_code.session.count"),
                       ("claude_code_commit_count_total", "claude_code.commit.count"),
                       ("claude_code_pull_request_count_total", "claude_code.pull_request.count"),
                       ("claude_code_code_edit_tool_decision_total", "claude_code.code_edit_tool.decision")]:
         assert scalar(prom, f"sum({name}{sel})") == exp[key], name
     assert query(prom, f"claude_code_code_edit_tool_decision_count_total{sel}") == []
-    # Labels: attributes with dots become underscores; resource attributes are labels too.
-    labels = query(prom, f'claude_code_token_usage_tokens_total{{session_id="{sid}", type="cacheRead"}}')[0]["metric"]
-    for key, value in {"model": "claude-sonnet-4-5", "user_email": "dev@example.invalid",
-                       "terminal_type": "xterm-256color", "app_version": send_claude_metrics.APP_VERSION,
-                       "organization_id": "org-e2e", "service_name": "claude-code", "os_type": "linux",
-                       "job": "claude-code"}.items():
-        assert labels.get(key) == value, (key, labels)
+    assert_claude_labels(prom, sid, send_claude_metrics.APP_VERSION)
 
 
 GARBAGE = [

@@ -1,9 +1,9 @@
 """The OTLP receiver end to end: its real image, the real OpenTelemetry SDK,
 a real Prometheus scraping it (plus node-exporter and the docker exporter for
-the source design's other queries), all on a private network.
+the host and container queries), all on a private network.
 
 What Claude Code sends, three ways, must land the exact totals:
-  (a) the source design's settings.json environment verbatim: http/protobuf,
+  (a) Claude Code's documented settings.json environment verbatim: http/protobuf,
       endpoint without path, temporality left at Claude Code's default
       (delta), logs on;
   (b) Claude Code's gRPC quick start on 4317;
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SENDER = ROOT / "tests" / "e2e_claude" / "send_claude_metrics.py"
 import harness
 import send_claude_metrics
-from harness import by_label, query, scalar
+from harness import assert_claude_labels, by_label, query, scalar
 
 PREFIX = "vpsmon-it-otlp"
 MAX_BYTES = 1 << 20
@@ -165,12 +165,7 @@ def check_session(stack, result: dict) -> None:
                       ("claude_code_pull_request_count_total", "claude_code.pull_request.count"),
                       ("claude_code_code_edit_tool_decision_total", "claude_code.code_edit_tool.decision")]:
         assert scalar(prom, f"sum({name}{sel})") == exp[key], name
-    labels = query(prom, f'claude_code_token_usage_tokens_total{{session_id="{sid}", type="cacheRead"}}')[0]["metric"]
-    for key, value in {"model": "claude-sonnet-4-5", "user_email": "dev@example.invalid",
-                       "terminal_type": "xterm-256color", "app_version": send_claude_metrics.APP_VERSION,
-                       "organization_id": "org-e2e", "service_name": "claude-code", "os_type": "linux",
-                       "job": "claude-code"}.items():
-        assert labels.get(key) == value, (key, labels)
+    assert_claude_labels(prom, sid, send_claude_metrics.APP_VERSION)
     if not events:
         return
     assert by_label(prom, f"sum by (model) (claude_code_api_requests_total{sel})", "model") \
@@ -198,8 +193,8 @@ def check_session(stack, result: dict) -> None:
     assert "prompt" not in requests.get(prom + "/api/v1/labels", timeout=5).json()["data"]
 
 
-def test_source_design_settings_verbatim_http_protobuf_delta_logs(stack):
-    """The source design's env block as written (endpoint without path, no
+def test_documented_settings_verbatim_http_protobuf_delta_logs(stack):
+    """Claude Code's documented env block as written (endpoint without path, no
     temporality set -> Claude Code's delta), exported twice."""
     env = {"CLAUDE_CODE_ENABLE_TELEMETRY": "1", "OTEL_METRICS_EXPORTER": "otlp", "OTEL_LOGS_EXPORTER": "otlp",
            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
@@ -270,7 +265,7 @@ def test_two_delta_exports_of_100_and_250_show_350(stack):
     wait_until(lambda: scalar(stack["prom"], sel) == 350, 30, what="350 in Prometheus")
 
 
-def test_source_design_six_promql_examples_return_data(stack):
+def test_six_host_container_and_claude_queries_return_data(stack):
     send_env({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{stack['4318']}"},
              f"six-{uuid.uuid4()}")
     examples = [

@@ -8,17 +8,15 @@ connections, so the module must name it with Prometheus' own lastError.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import tempfile
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from support import adhoc
 
-ROOT = Path(__file__).resolve().parents[2]
 NAME = "vpsmon-it-targets"
 
 
@@ -56,16 +54,7 @@ def prometheus(images, docker_client):
 
 
 def run_module(args):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-               ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
-         "-e", "ansible_python_interpreter=%s" % (ROOT / ".venv" / "bin" / "python"),
-         "-m", "vps.monitoring.prometheus_targets", "-a", json.dumps(args)],
-        capture_output=True, text=True, env=env, check=False, timeout=180)
-    doc = json.loads(proc.stdout)
-    return doc["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return adhoc.run_module("vps.monitoring.prometheus_targets", args)
 
 
 def test_waits_for_startup_then_reports_a_down_target(prometheus):

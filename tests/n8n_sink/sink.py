@@ -2,8 +2,9 @@
 
 POST to any path records the JSON body (Alertmanager's webhook payload) with
 the path; GET /received returns everything recorded so far as a JSON list;
-DELETE /received forgets it. Standard library only, so it runs in the
-offline python-base image. Test helper, never deployed by the collection.
+DELETE /received forgets it. Standard library and tests/support only (run
+with PYTHONPATH=<tests>), so it runs in the offline python-base image. Test
+helper, never deployed by the collection.
 """
 
 from __future__ import annotations
@@ -13,22 +14,18 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from support.http_double import read_body, reply_json
+
 RECORDED: list[dict] = []
 LOCK = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
     def _reply(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply_json(self, status, body)
 
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length)
+        raw = read_body(self)
         try:
             body = json.loads(raw or b"null")
         except ValueError:

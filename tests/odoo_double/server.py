@@ -13,12 +13,13 @@ Standard library only.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from http import HTTPStatus
 from xmlrpc.server import MultiPathXMLRPCServer, SimpleXMLRPCDispatcher, SimpleXMLRPCRequestHandler
 from xmlrpc.client import Fault
+
+from support.http_double import BackgroundServer, reply_json
 
 TASK_FIELDS = {"id", "name", "project_id", "x_claude_time_total", "x_claude_cost_total",
                "x_claude_tokens_total", "x_claude_tokens_input", "x_claude_tokens_output",
@@ -26,7 +27,7 @@ TASK_FIELDS = {"id", "name", "project_id", "x_claude_time_total", "x_claude_cost
                "x_claude_lines_added", "x_claude_lines_removed", "x_claude_last_session", "x_claude_sessions"}
 
 
-class OdooDouble:
+class OdooDouble(BackgroundServer):
     """In-memory Odoo: one database, one user, project.task records."""
 
     def __init__(self, db: str = "odoo", login: str = "n8n@example.invalid", password: str = "api-key"):
@@ -35,7 +36,6 @@ class OdooDouble:
         self.writes: list[dict] = []
         self.calls: list[tuple[str, str]] = []
         self.lock = threading.Lock()
-        self.server: MultiPathXMLRPCServer | None = None
 
     def add_task(self, name: str, **fields) -> int:
         with self.lock:
@@ -124,29 +124,18 @@ class OdooDouble:
                     self.send_error(HTTPStatus.NOT_FOUND)
                     return
                 with double.lock:
-                    body = json.dumps({"tasks": double.tasks, "writes": double.writes}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    reply_json(self, 200, {"tasks": double.tasks, "writes": double.writes})
 
-        self.server = MultiPathXMLRPCServer((host, port), requestHandler=Handler, logRequests=False,
-                                            allow_none=True)
+        server = MultiPathXMLRPCServer((host, port), requestHandler=Handler, logRequests=False,
+                                       allow_none=True)
         common = SimpleXMLRPCDispatcher(allow_none=True)
         common.register_function(self.version, "version")
         common.register_function(self.authenticate, "authenticate")
         obj = SimpleXMLRPCDispatcher(allow_none=True)
         obj.register_function(self.execute_kw, "execute_kw")
-        self.server.add_dispatcher("/xmlrpc/2/common", common)
-        self.server.add_dispatcher("/xmlrpc/2/object", obj)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"http://{host}:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        server.add_dispatcher("/xmlrpc/2/common", common)
+        server.add_dispatcher("/xmlrpc/2/object", obj)
+        return self.serve(server, host)
 
 
 if __name__ == "__main__":

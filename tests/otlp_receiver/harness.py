@@ -1,6 +1,7 @@
 """Build and run the OTLP receiver's real image for tests and the benchmark.
 
-The image is built from programs/otlp_receiver FROM the python-base image
+Also the Prometheus queries and the label check the OTLP end-to-end tests
+(the receiver's and vmagent's) share. The image is built from programs/otlp_receiver FROM the python-base image
 (images fixture / .cache/images.yml), tagged by a hash of the sources, and
 run the way the otel_collector role runs it: nobody, read-only root, no
 capabilities, a memory limit.
@@ -65,3 +66,16 @@ def by_label(prom: str, expr: str, label: str) -> dict:
 def scalar(prom: str, expr: str):
     result = query(prom, expr)
     return float(result[0]["value"][1]) if result else None
+
+
+# The labels a series sent by tests/e2e_claude/send_claude_metrics.py carries
+# in Prometheus, whichever OTLP path took it: attributes with dots become
+# underscores, resource attributes are labels too.
+def assert_claude_labels(prom: str, session_id: str, app_version: str) -> None:
+    found = query(prom, f'claude_code_token_usage_tokens_total{{session_id="{session_id}", type="cacheRead"}}')
+    labels = found[0]["metric"]
+    for key, value in {"model": "claude-sonnet-4-5", "user_email": "dev@example.invalid",
+                       "terminal_type": "xterm-256color", "app_version": app_version,
+                       "organization_id": "org-e2e", "service_name": "claude-code", "os_type": "linux",
+                       "job": "claude-code"}.items():
+        assert labels.get(key) == value, (key, labels)

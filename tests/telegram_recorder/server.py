@@ -16,13 +16,14 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
+from support.http_double import BackgroundServer, read_body, reply_json
 
-class TelegramRecorder:
+
+class TelegramRecorder(BackgroundServer):
     def __init__(self, token: str = "123456:TEST-DOUBLE-TOKEN"):
         self.token = token
         self.messages: list[dict] = []
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
     def received(self, method: str = "sendMessage") -> list[dict]:
         with self.lock:
@@ -40,16 +41,11 @@ class TelegramRecorder:
                 pass
 
             def _reply(self, status: int, body: object) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                reply_json(self, status, body)
 
             def do_POST(self):  # noqa: N802 - http.server naming
                 at = time.time()
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                raw = read_body(self)
                 parts = self.path.split("?")[0].strip("/").split("/")
                 if len(parts) != 2 or not parts[0].startswith("bot"):
                     self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
@@ -81,11 +77,4 @@ class TelegramRecorder:
                 recorder.clear()
                 self._reply(200, {"ok": True})
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"http://{host}:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        return self.serve(ThreadingHTTPServer((host, port), Handler), host)

@@ -20,7 +20,7 @@ DASHBOARDS = Path(__file__).resolve().parents[2] / "roles" / "grafana" / "files"
 # Metric names the stack produces, by source. Derived from node-exporter 1.9's
 # collectors, programs/docker_exporter/docker_exporter/collector.py
 # (cAdvisor names + docker_container_*), and Claude Code's OTLP metrics as
-# the collector/vmagent name them (REFERENCE.md).
+# the collector/vmagent name them (tests/e2e_claude/send_claude_metrics.py).
 NODE_EXPORTER = {
     "node_cpu_seconds_total", "node_load1", "node_load5", "node_load15", "node_boot_time_seconds",
     "node_time_seconds", "node_uname_info", "node_memory_MemTotal_bytes", "node_memory_MemAvailable_bytes",

@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Grafana API TEST DOUBLE itself behaves as REFERENCE.md records for Grafana."""
+"""The Grafana API TEST DOUBLE itself behaves as Grafana's HTTP API documentation describes."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from alertmanager_fake import FakeAlertmanager
-from ansible_collections.vps.monitoring.plugins.module_utils import alertmanager_api
+from ansible_collections.vps.monitoring.plugins.module_utils import http_api
 from ansible_collections.vps.monitoring.plugins.module_utils.alertmanager_api import (
     AlertmanagerClient, AlertmanagerError, matcher_key, parse_time)
 from ansible_collections.vps.monitoring.plugins.modules.alertmanager_silence import run
@@ -132,7 +132,7 @@ def test_errors_never_carry_credentials(monkeypatch):
         assert kwargs["headers"]["Authorization"] == "Bearer am-s3cret-token"
         raise HTTPError(url, 401, "Unauthorized: Bearer am-s3cret-token", {}, None)
 
-    monkeypatch.setattr(alertmanager_api, "open_url", refuse)
+    monkeypatch.setattr(http_api, "open_url", refuse)
     client = AlertmanagerClient("https://user:pw-in-url@am.example.com", token="am-s3cret-token")
     with pytest.raises(AlertmanagerError) as raised:
         client.list_silences()
@@ -147,7 +147,7 @@ def test_unreachable_alertmanager_is_named(monkeypatch):
     def down(url, **kwargs):
         raise URLError("connection refused")
 
-    monkeypatch.setattr(alertmanager_api, "open_url", down)
+    monkeypatch.setattr(http_api, "open_url", down)
     with pytest.raises(AlertmanagerError, match="did not answer GET /api/v2/silences"):
         AlertmanagerClient("http://127.0.0.1:1", url_username="u", url_password="pw").list_silences()
 
