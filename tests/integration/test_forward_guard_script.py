@@ -86,14 +86,15 @@ def test_script_adds_each_rule_once_and_removes_exactly_it(rendered):
     a, b = rendered["bridges"]["a"], rendered["bridges"]["b"]
     nets = [f"{PREFIX}-a", f"{PREFIX}-b"]
     assert guard(rendered, "check", *nets).returncode == 1
-    for _ in range(3):  # at boot, then on every engine start
+    for _start in range(3):  # at boot, then on every engine start
         out = guard(rendered, "add", *nets)
         assert out.returncode == 0, out.stderr
     assert has_rule(a) and has_rule(b)
     assert rule_count(a) == 1 and rule_count(b) == 1
     assert guard(rendered, "check", *nets).returncode == 0
     # The rule sits before Docker's RETURN.
-    rules = subprocess.run(["iptables", "-w", "-S", "DOCKER-USER"], capture_output=True, text=True).stdout
+    rules = subprocess.run(["iptables", "-w", "-S", "DOCKER-USER"], capture_output=True, text=True,
+                           check=True).stdout
     assert rules.index(a) < rules.index("-j RETURN")
     out = guard(rendered, "delete", f"{PREFIX}-a")
     assert out.returncode == 0 and not has_rule(a) and has_rule(b)
