@@ -32,6 +32,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def recap(out: str) -> dict:
+    """The counters of the last PLAY RECAP line for localhost (ok, changed, ...)."""
+    line = [ln for ln in out.splitlines() if ln.startswith("localhost") and "ok=" in ln][-1]
+    return {k: int(v) for k, v in (part.split("=") for part in line.split(":", 1)[1].split())}
+
+
+def remove_containers(docker_client, names) -> None:
+    """Remove the named containers; one that does not exist is fine."""
+    for name in names:
+        with contextlib.suppress(Exception):
+            docker_client.containers.get(name).remove(force=True)
+
+
 def isolated_vars(prefix: str, base_dir: Path, images: dict, **extra) -> dict:
     """Variables for a Prometheus-only stack named after prefix (others off)."""
     found = {

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 
@@ -22,6 +21,7 @@ import requests
 import yaml
 
 from conftest import ROOT, wait_until
+from stack_run import free_port
 
 PLAYBOOK = ROOT / "tests" / "integration" / "blackbox_role.yml"
 NETWORK = "vpsmon-it-bb-net"
@@ -29,17 +29,11 @@ EXPORTER = "vpsmon-it-bb-exporter"
 TARGET = "vpsmon-it-bb-target"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def deployed(docker_client, images, tmp_path_factory):
     base = tmp_path_factory.mktemp("bb")
     os.chmod(base, 0o755)
-    port = _free_port()
+    port = free_port()
     network = docker_client.networks.create(NETWORK, driver="bridge")
     # A real HTTP endpoint on the test network: the python-base image serving a directory.
     target = docker_client.containers.run(

@@ -10,7 +10,6 @@ unhealthy and OOM-killed. Everything is named vpsmon-it-dx-* and removed.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -20,16 +19,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT, wait_until
+from stack_run import free_port
 
 FILES = ROOT / "programs" / "docker_exporter"
 PREFIX = "vpsmon-it-dx-"
 SOCKET = "/var/run/docker.sock"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _remove(client, name):
@@ -45,7 +39,7 @@ def exporter_url(docker_client, images):
         path=str(FILES), tag="vpsmon-it-dx-exporter:test", rm=True, pull=False,
         buildargs={"BASE_IMAGE": images["docker_exporter_base_image"]})
     _remove(docker_client, PREFIX + "exporter")
-    port = _free_port()
+    port = free_port()
     container = docker_client.containers.run(
         image.id, name=PREFIX + "exporter", detach=True,
         command=["--listen-address=0.0.0.0:9487", "--scrape-timeout=8"],

@@ -30,6 +30,7 @@ import pytest
 import requests
 
 from conftest import wait_until
+from stack_run import recap, remove_containers
 
 ROOT = Path(__file__).resolve().parents[2]
 SENDER = ROOT / "tests" / "e2e_claude" / "send_claude_metrics.py"
@@ -109,11 +110,6 @@ def run_role(workdir: Path, extra: dict, *flags: str, play: str = "play.yml") ->
                               capture_output=True, text=True, check=False, env=env, timeout=600)
     finally:
         varsfile.unlink()
-
-
-def recap(result: subprocess.CompletedProcess) -> dict:
-    line = [ln for ln in result.stdout.splitlines() if ln.startswith("localhost") and "ok=" in ln][-1]
-    return {k: int(v) for k, v in (part.split("=") for part in line.split(":", 1)[1].split())}
 
 
 GUARD_PLAY = ("- hosts: localhost\n  gather_facts: false\n  tasks:\n"
@@ -224,11 +220,7 @@ def front_door(netns, docker_client, images):
         }
         yield state
     finally:
-        for name in [f"{PREFIX}-proxy", f"{PREFIX}-proxy-validate"]:
-            try:
-                docker_client.containers.get(name).remove(force=True)
-            except Exception:  # noqa: BLE001 - absent is fine
-                pass
+        remove_containers(docker_client, [f"{PREFIX}-proxy", f"{PREFIX}-proxy-validate"])
         for c in made:
             c.remove(force=True)
         # This machine's iptables are shared: remove exactly this bridge's rule.
@@ -452,18 +444,18 @@ def test_stack_containers_unreachable_by_routing_through_the_host(front_door, do
         assert curl("-k", f"https://{ip['proxy']}:443/api/health")[0] == 0
         # The gap itself: the role removes only this bridge's rule, and the port answers.
         removed = run_role(work, {"docker_host_forward_guard_state": "absent"}, play="guard.yml")
-        assert removed.returncode == 0 and recap(removed)["changed"] == 1, removed.stdout[-3000:]
+        assert removed.returncode == 0 and recap(removed.stdout)["changed"] == 1, removed.stdout[-3000:]
         assert not guard_rule("-C", net.id, check=False)
         assert curl(prom_url)[0] == 200
         # Check mode says it would add the rule and adds nothing.
         checked = run_role(work, {}, "--check", play="guard.yml")
-        assert checked.returncode == 0 and recap(checked)["changed"] == 1, checked.stdout[-3000:]
+        assert checked.returncode == 0 and recap(checked.stdout)["changed"] == 1, checked.stdout[-3000:]
         assert not guard_rule("-C", net.id, check=False)
         added = run_role(work, {}, play="guard.yml")
-        assert added.returncode == 0 and recap(added)["changed"] == 1, added.stdout[-3000:]
+        assert added.returncode == 0 and recap(added.stdout)["changed"] == 1, added.stdout[-3000:]
         assert curl(prom_url)[0] == 0
         again = run_role(work, {}, play="guard.yml")
-        assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-3000:]
+        assert again.returncode == 0 and recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
         rules = sh("iptables", "-w", "-S", "DOCKER-USER").stdout
         assert rules.count(f"br-{net.id[:12]}") == 2, rules  # one rule: -i and -o
     finally:
@@ -571,7 +563,7 @@ def test_secrets_never_in_clear_outside_their_files(front_door):
 def test_second_run_changes_nothing(front_door):
     again = run_role(front_door["work"], {})
     assert again.returncode == 0, again.stdout[-3000:]
-    assert recap(again)["changed"] == 0, again.stdout[-3000:]
+    assert recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
 
 
 def test_bad_config_is_refused_and_the_live_one_kept(front_door):
@@ -604,12 +596,12 @@ def test_rotation_takes_effect_by_reload_not_restart(front_door):
     # Check mode first: it reports the change, shows no secret and changes nothing.
     checked = run_role(fd["work"], {"proxy_otlp_token": token, "proxy_ui_users": users}, "--check", "--diff")
     assert checked.returncode == 0, checked.stdout[-3000:]
-    assert recap(checked)["changed"] >= 1
+    assert recap(checked.stdout)["changed"] >= 1
     assert token not in checked.stdout and password not in checked.stdout
     assert auth.read_text() == live
     rotated = run_role(fd["work"], {"proxy_otlp_token": token, "proxy_ui_users": users}, "-v", "--diff")
     assert rotated.returncode == 0, rotated.stdout[-3000:]
-    assert recap(rotated)["changed"] >= 1
+    assert recap(rotated.stdout)["changed"] >= 1
     for secret in (token, password):
         assert secret not in rotated.stdout and secret not in rotated.stderr
     fd["proxy"].reload()
@@ -622,7 +614,7 @@ def test_rotation_takes_effect_by_reload_not_restart(front_door):
     assert grpc_status(fd, fd["token"]) == "UNAUTHENTICATED"
     # Same inventory again: nothing to do (the stored hash matches the password).
     again = run_role(fd["work"], {"proxy_otlp_token": token, "proxy_ui_users": users})
-    assert recap(again)["changed"] == 0, again.stdout[-3000:]
+    assert recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -28,6 +27,7 @@ import pytest
 import requests
 
 from conftest import wait_until
+from stack_run import free_port, recap, remove_containers
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -40,19 +40,8 @@ pytestmark = pytest.mark.skipif(
     reason="needs root, openssl, curl and Pebble (apt-get install pebble) for a real ACME server")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def sh(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(list(args), capture_output=True, text=True, check=True)
-
-
-def recap(out: str) -> dict:
-    line = [ln for ln in out.splitlines() if ln.startswith("localhost") and "ok=" in ln][-1]
-    return {k: int(v) for k, v in (part.split("=") for part in line.split(":", 1)[1].split())}
 
 
 def make_listener_ca(work: Path) -> None:
@@ -85,7 +74,7 @@ def acme(docker_client, images):
         "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
     (pebble_dir / "config.json").chmod(0o644)
     net = docker_client.networks.create(f"{PREFIX}-net", driver="bridge")
-    ports = {"https": _free_port(), "http": _free_port()}
+    ports = {"https": free_port(), "http": free_port()}
     made = []
     try:
         endpoint = docker_client.api.create_endpoint_config(aliases=["pebble"])
@@ -136,11 +125,7 @@ def acme(docker_client, images):
         yield {"run": run, "first": first, "work": work, "ports": ports, "pebble": pebble,
                "root": work / "pebble-root.pem", "proxy": docker_client.containers.get(DOMAIN)}
     finally:
-        for name in [DOMAIN, f"{DOMAIN}-validate"]:
-            try:
-                docker_client.containers.get(name).remove(force=True)
-            except Exception:  # noqa: BLE001 - absent is fine
-                pass
+        remove_containers(docker_client, [DOMAIN, f"{DOMAIN}-validate"])
         for c in made:
             c.remove(force=True)
         net.remove()

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import requests
 
 from am_helpers import render
 from conftest import ROOT, wait_until
+from stack_run import free_port
 
 from odoo_double.server import OdooDouble
 from telegram_recorder.server import TelegramRecorder
@@ -38,12 +38,6 @@ SENDER = ROOT / "tests" / "e2e_claude" / "send_claude_metrics.py"
 PREFIX = "vpsmon-it-n8n"
 CHAT_ID = "-100777"
 HOOK_TOKEN = "hook-token-e2e-0f2b"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def n8n_binary() -> str:

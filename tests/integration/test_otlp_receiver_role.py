@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,20 +18,16 @@ from pathlib import Path
 import pytest
 import requests
 
+from stack_run import free_port, recap
+
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "vpsmon-it-otlp-role"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def role_run(docker_client, images):
     tmp = Path(tempfile.mkdtemp(prefix=f"{NAME}-"))
-    ports = {"grpc": _free_port(), "http": _free_port(), "health": _free_port()}
+    ports = {"grpc": free_port(), "http": free_port(), "health": free_port()}
     extra = {
         "ansible_python_interpreter": str(ROOT / ".venv/bin/python"),
         "stack_base_dir": str(tmp / "base"), "stack_network": f"{NAME}-net",
@@ -62,19 +57,14 @@ def role_run(docker_client, images):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _recap(out: str) -> dict:
-    line = [ln for ln in out.splitlines() if ln.startswith("localhost") and "ok=" in ln][-1]
-    return {k: int(v) for k, v in (part.split("=") for part in line.split()[2:])}
-
-
 def test_role_deploys_idempotently_and_answers_otlp(role_run, docker_client):
     run, ports = role_run
     first = run()
     assert first.returncode == 0, first.stdout[-3000:]
     second = run()
-    assert second.returncode == 0 and _recap(second.stdout)["changed"] == 0, second.stdout[-3000:]
+    assert second.returncode == 0 and recap(second.stdout)["changed"] == 0, second.stdout[-3000:]
     check = run("--check", "--diff")
-    assert check.returncode == 0 and _recap(check.stdout)["changed"] == 0, check.stdout[-3000:]
+    assert check.returncode == 0 and recap(check.stdout)["changed"] == 0, check.stdout[-3000:]
     container = docker_client.containers.get(NAME)
     assert container.attrs["State"]["Health"]["Status"] in ("healthy", "starting")
     published = {k for k, v in container.attrs["NetworkSettings"]["Ports"].items() if v}
@@ -92,6 +82,6 @@ def test_bad_value_fails_before_any_change(role_run, docker_client):
     out = run(otel_collector_receiver_max_series=0)
     assert out.returncode != 0
     assert "otel_collector_receiver_max_series=0 must be at least 1" in out.stdout
-    assert _recap(out.stdout)["changed"] == 0
+    assert recap(out.stdout)["changed"] == 0
     after = docker_client.containers.get(NAME).id if docker_client.containers.list(filters={"name": NAME}) else None
     assert before == after

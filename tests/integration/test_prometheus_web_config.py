@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from stack_run import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "vpsmon-it-web-prom"
@@ -36,12 +36,6 @@ PASSWORDS = {
     "it-only-web-secret-2": "$2b$10$8mn9gVWF3gqi3fvePtR2/O90lx7397lMtJ7PJVii2LrleGV8j4loy",
 }
 FIRST, SECOND = list(PASSWORDS)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def self_signed(workdir: Path, name: str) -> tuple[str, str]:

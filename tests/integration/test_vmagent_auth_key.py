@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -24,26 +23,16 @@ import pytest
 import requests
 
 from conftest import wait_until
+from stack_run import free_port, recap
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "vpsmon-it-vmkey"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _recap(out: str) -> dict:
-    line = [ln for ln in out.splitlines() if ln.startswith("localhost") and "ok=" in ln][-1]
-    return {k: int(v) for k, v in (part.split("=") for part in line.split()[2:])}
-
-
 @pytest.fixture(scope="module")
 def vmagent(docker_client, images):
     tmp = Path(tempfile.mkdtemp(prefix=f"{NAME}-"))
-    ports = {"http": _free_port(), "vmagent": _free_port()}
+    ports = {"http": free_port(), "vmagent": free_port()}
     extra = {
         "ansible_python_interpreter": str(ROOT / ".venv/bin/python"),
         "stack_base_dir": str(tmp / "base"), "stack_network": f"{NAME}-net",
@@ -124,7 +113,7 @@ def test_key_kept_on_the_host_and_never_shown(vmagent, docker_client):
 def test_second_run_keeps_the_key_and_changes_nothing(vmagent):
     key = vmagent["keyfile"].read_text()
     again = vmagent["run"]()
-    assert again.returncode == 0 and _recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
+    assert again.returncode == 0 and recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
     assert vmagent["keyfile"].read_text() == key
 
 
@@ -132,14 +121,14 @@ def test_inventory_key_replaces_the_generated_one(vmagent, docker_client):
     old = vmagent["keyfile"].read_text()
     new = "inv-" + uuid.uuid4().hex
     out = vmagent["run"]("-v", "--diff", otel_collector_vmagent_auth_key=new)
-    assert out.returncode == 0 and _recap(out.stdout)["changed"] >= 1, out.stdout[-3000:]
+    assert out.returncode == 0 and recap(out.stdout)["changed"] >= 1, out.stdout[-3000:]
     assert new not in out.stdout and new not in out.stderr and old not in out.stdout
     assert vmagent["keyfile"].read_text() == new
     url = vmagent["url"] + "/debug/pprof/"
     wait_until(lambda: _status(url, authKey=new) == 200, 30, what="vmagent answering with the new key")
     assert _status(url, authKey=old) == 401
     again = vmagent["run"](otel_collector_vmagent_auth_key=new)
-    assert again.returncode == 0 and _recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
+    assert again.returncode == 0 and recap(again.stdout)["changed"] == 0, again.stdout[-3000:]
     short = vmagent["run"](otel_collector_vmagent_auth_key="short key")
     assert short.returncode != 0 and "otel_collector_vmagent_auth_key (not shown) is refused" in short.stdout
     assert "short key" not in short.stdout
