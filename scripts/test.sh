@@ -30,6 +30,11 @@ run_stage() {
   fi
 }
 
+# Molecule's prerun installs this collection into ~/.ansible/collections,
+# where ansible-lint finds it before the checkout: a copy left by an earlier
+# run would hide modules added since (unknown-module). Only that copy goes.
+stale_copy="${HOME}/.ansible/collections/ansible_collections/vps/monitoring"
+[ -L "$stale_copy" ] || rm -rf "$stale_copy"
 run_stage "ansible-lint (production profile)" ansible-lint --profile production --offline
 run_stage "ansible-test sanity" "$ROOT/scripts/sanity.sh"
 run_stage "actionlint (.github/workflows)" "$ROOT/scripts/actionlint.sh"

@@ -65,45 +65,20 @@ changed_paths:
   sample: [/opt/vps-monitoring/prometheus/data]
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-
-
-def ensure(module, spec):
-    """Create or correct one directory; returns (changed, diff)."""
-    path = spec["path"]
-    diff = {"before": {"path": path, "state": "directory"}, "after": {"path": path, "state": "directory"},
-            "before_header": path, "after_header": path}
-    changed = False
-    if not os.path.lexists(path):
-        changed = True
-        diff["before"]["state"] = "absent"
-        if module.check_mode:
-            return changed, diff
-        try:
-            os.makedirs(path)
-        except OSError as exc:
-            module.fail_json(msg="cannot create the directory %s: %s" % (path, exc))
-    elif not os.path.isdir(path):
-        module.fail_json(msg="%s exists and is not a directory: move it away or choose another path" % path)
-    file_args = {"path": path, "owner": spec.get("owner"), "group": spec.get("group"), "mode": spec.get("mode"),
-                 "attributes": None, "secontext": [None, None, None, None]}
-    changed = module.set_fs_attributes_if_different(file_args, changed, diff)
-    return changed, diff
+from ansible_collections.vps.monitoring.plugins.module_utils.directories import DIRECTORY_OPTIONS, ensure_directory
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(directories=dict(
             type="list", elements="dict", required=True,
-            options=dict(path=dict(type="path", required=True), owner=dict(type="str"),
-                         group=dict(type="str"), mode=dict(type="raw")))),
+            options=DIRECTORY_OPTIONS)),
         supports_check_mode=True,
     )
     changed_paths, diffs = [], []
     for spec in module.params["directories"]:
-        changed, diff = ensure(module, spec)
+        changed, diff = ensure_directory(module, spec)
         if changed:
             changed_paths.append(spec["path"])
             diffs.append(diff)

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: staged_files
-short_description: Install exactly the validated bytes of a staging directory into a live directory
+short_description: Stage files, and install exactly the validated bytes of the staging directory into a live directory
 version_added: "0.2.0"
 description:
   - Compares the files of a staging directory (rendered and validated there) with a live
@@ -16,7 +16,15 @@ description:
     an atomic rename. Live files that match O(patterns) but were not staged are removed.
   - Nothing is rendered twice, so the live files are exactly the ones the validation tool saw.
   - Reports C(changed) only for a real difference, so a caller can skip validation when
-    nothing changed (run it in check mode first, see the examples).
+    nothing changed (see the examples).
+  - With O(stage), the module first writes the given contents (rendered on the controller, for
+    example with the P(ansible.builtin.template#lookup) lookup) into the staging directory, and
+    with O(directories) it first makes the role's directories present (directories, staging and
+    the comparison then cost one module run). A converge in which nothing changed runs this module
+    once per component and nothing else.
+  - With O(state=staged) the live directory is never touched; the module reports whether the
+    staged set differs from the live one (C(changed)), so the caller validates only a real
+    change and then installs with O(state=installed).
   - Supports check mode and diff mode. Files matching O(hide_content) are never shown in a diff.
 author:
   - vps.monitoring maintainers (@vps-monitoring)
@@ -57,6 +65,80 @@ options:
     description: Mode of the installed files.
     type: raw
     default: "0644"
+  file_attributes:
+    description:
+      - Owner, group and mode of the files matching a shell pattern (relative to O(src) and
+        O(dest)), in place of O(owner), O(group) and O(mode). The first matching entry applies,
+        to the staged and to the installed copy.
+      - For example a password file read by the container's user only.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      pattern:
+        description: Shell pattern of the relative paths this entry applies to.
+        type: str
+        required: true
+      owner:
+        description: Owner (name or uid).
+        type: str
+      group:
+        description: Group (name or gid).
+        type: str
+      mode:
+        description: Mode, as an octal string such as C("0400").
+        type: raw
+  stage:
+    description:
+      - Files to write into O(src) before the comparison, each with its relative path and its
+        content. Only files whose bytes differ are written (atomically).
+      - Files under O(src) that match O(patterns), are not listed here and are not in
+        O(exclude) are removed from O(src); staging is scratch space owned by this module.
+      - Written in check mode too (the staging directory is not the live one), so the real
+        validation tool can check what would be deployed.
+      - Content of secrets belongs in a task with C(no_log), and its paths in O(hide_content).
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Path relative to O(src).
+        type: str
+        required: true
+      content:
+        description: The file's exact content.
+        type: str
+        required: true
+  directories:
+    description:
+      - Directories made present, in order (a parent before its children), each with its owner,
+        group and mode, before anything is staged, as M(vps.monitoring.directories) does. Made
+        present in check mode too, since the staging directory must exist for validation.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path; missing parents are created too.
+        type: path
+        required: true
+      owner:
+        description: Owner (name or uid).
+        type: str
+      group:
+        description: Group (name or gid).
+        type: str
+      mode:
+        description: Mode, as an octal string such as C("0755").
+        type: raw
+  state:
+    description:
+      - V(installed) installs the staged bytes into O(dest).
+      - V(staged) stops after staging and comparing; O(dest) is not touched, and C(changed)
+        with RV(installed) and RV(removed) say what an install would change (owner and mode
+        included). Validate the staging directory when it reports a change.
+    type: str
+    choices: [installed, staged]
+    default: installed
 attributes:
   check_mode:
     description: Reports what would be installed or removed without touching a file.
@@ -67,12 +149,23 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Find out whether the staged configuration differs from the live one
+- name: Stage the rendered configuration and compare it with the live one (one module run)
   vps.monitoring.staged_files:
+    directories:
+      - {path: /opt/vps-monitoring/prometheus/staging, owner: root, group: root, mode: "0755"}
+      - {path: /opt/vps-monitoring/prometheus/config, owner: root, group: root, mode: "0755"}
+    stage:
+      - path: prometheus.yml
+        content: "{{ lookup('ansible.builtin.template', 'prometheus.yml.j2') }}"
+      - path: rules/node.rules.yml
+        content: "{{ lookup('ansible.builtin.template', 'rules/node.rules.yml.j2') }}"
     src: /opt/vps-monitoring/prometheus/staging
     dest: /opt/vps-monitoring/prometheus/config
     patterns: [prometheus.yml, "rules/*.rules.yml"]
-  check_mode: true
+    state: staged
+  # Staging is written even in check mode: the real tool checks it.
+  check_mode: false
+  diff: false
   register: pending
 
 - name: Validate only what changed
@@ -87,7 +180,17 @@ EXAMPLES = r"""
     src: /opt/vps-monitoring/prometheus/staging
     dest: /opt/vps-monitoring/prometheus/config
     patterns: [prometheus.yml, "rules/*.rules.yml"]
+  when: pending is changed
   notify: Reload Prometheus
+
+- name: Write the file_sd target files (no validation needed) in one run
+  vps.monitoring.staged_files:
+    stage:
+      - path: node-exporter.json
+        content: "{{ targets | to_nice_json }}"
+    src: /opt/vps-monitoring/prometheus/staging/file_sd
+    dest: /opt/vps-monitoring/prometheus/config/file_sd
+    patterns: ["*.json"]
 """
 
 RETURN = r"""
@@ -103,6 +206,12 @@ removed:
   type: list
   elements: str
   sample: [rules/old.rules.yml]
+directories_changed:
+  description: Directories of O(directories) that were created or corrected.
+  returned: always
+  type: list
+  elements: str
+  sample: [/opt/vps-monitoring/prometheus/staging]
 """
 
 import fnmatch
@@ -110,7 +219,8 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible_collections.vps.monitoring.plugins.module_utils.directories import DIRECTORY_OPTIONS, ensure_directory
 
 _MAX_DIFF_BYTES = 256 * 1024
 
@@ -163,8 +273,8 @@ def plan(src, dest, patterns, exclude):
     return install, remove
 
 
-def _install(module, dest, rel, data):
-    target = os.path.join(dest, rel)
+def _write(module, target, data):
+    """Write data to target atomically (a temporary file renamed over it)."""
     directory = os.path.dirname(target)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
@@ -178,6 +288,47 @@ def _install(module, dest, rel, data):
             os.unlink(tmp)
 
 
+def _attributes(params, rel):
+    """Owner, group and mode of one managed file: its file_attributes entry, or the module's."""
+    for entry in params["file_attributes"]:
+        if fnmatch.fnmatch(rel, entry["pattern"]):
+            return entry.get("owner"), entry.get("group"), entry.get("mode")
+    return params["owner"], params["group"], params["mode"]
+
+
+def _set_attributes(module, params, root, rel, report_only):
+    """Correct one file's owner, group and mode; with report_only, only say whether they differ."""
+    owner, group, mode = _attributes(params, rel)
+    file_args = module.load_file_common_arguments(dict(
+        path=os.path.join(root, rel), owner=owner, group=group, mode=mode))
+    saved = module.check_mode
+    module.check_mode = saved or report_only
+    try:
+        return module.set_fs_attributes_if_different(file_args, False)
+    finally:
+        module.check_mode = saved
+
+
+def stage_files(module, params):
+    """Write the stage entries into src (only differing bytes); drop managed files not staged."""
+    src = params["src"]
+    wanted = set()
+    for entry in params["stage"]:
+        rel = os.path.normpath(entry["path"])
+        if rel.startswith("..") or os.path.isabs(rel):
+            module.fail_json(msg="staged_files: stage path %s must be relative and inside src" % entry["path"])
+        wanted.add(rel)
+        data = to_bytes(entry["content"], errors="surrogate_or_strict")
+        target = os.path.join(src, rel)
+        if _read(target) != data:
+            _write(module, target, data)
+        # Staging is read by the validation tool as the program's user.
+        _set_attributes(module, params, src, rel, report_only=False)
+    for rel in _files(src):
+        if rel not in wanted and _matches(rel, params["patterns"]) and not _matches(rel, params["exclude"]):
+            os.unlink(os.path.join(src, rel))
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -189,17 +340,39 @@ def main():
             owner=dict(type="str"),
             group=dict(type="str"),
             mode=dict(type="raw", default="0644"),
+            file_attributes=dict(type="list", elements="dict", default=[], options=dict(
+                pattern=dict(type="str", required=True), owner=dict(type="str"),
+                group=dict(type="str"), mode=dict(type="raw"))),
+            stage=dict(type="list", elements="dict", options=dict(
+                path=dict(type="str", required=True), content=dict(type="str", required=True))),
+            directories=dict(type="list", elements="dict", default=[], options=DIRECTORY_OPTIONS),
+            state=dict(type="str", choices=["installed", "staged"], default="installed"),
         ),
         supports_check_mode=True,
     )
     params = module.params
     src, dest = params["src"], params["dest"]
+    report_only = module.check_mode or params["state"] == "staged"
+
+    # Directories and staging are scratch-side work, done in check mode too:
+    # the validation tool must find what would be deployed.
+    directories_changed = []
+    saved = module.check_mode
+    module.check_mode = False
+    try:
+        for spec in params["directories"]:
+            if ensure_directory(module, spec)[0]:
+                directories_changed.append(spec["path"])
+        if params["stage"] is not None:
+            if not os.path.isdir(src):
+                os.makedirs(src, 0o755)
+            stage_files(module, params)
+    finally:
+        module.check_mode = saved
+
     if not os.path.isdir(src):
         module.fail_json(msg="staged_files: src %s is not a directory; render the staged files first" % src)
-
     install, remove = plan(src, dest, params["patterns"], params["exclude"])
-    changed = bool(install or remove)
-
     diffs = []
     if module._diff:
         for rel, new, old in install:
@@ -213,26 +386,23 @@ def main():
             hidden = _matches(rel, params["hide_content"])
             diffs.append(dict(before_header=os.path.join(dest, rel), after_header="(absent)",
                               before="(hidden)\n" if hidden else _diff_text(old), after=""))
-
-    if not module.check_mode:
+    if not report_only:
         for rel, new, _old in install:
-            _install(module, dest, rel, new)
+            _write(module, os.path.join(dest, rel), new)
         for rel in remove:
             os.unlink(os.path.join(dest, rel))
     # Ownership and mode of every managed file, so a file changed by hand
-    # comes back too (in check mode only reported).
+    # comes back too (with state=staged or in check mode only reported).
     installed = [item[0] for item in install]
     for rel in _files(src):
-        path = os.path.join(dest, rel)
-        if _matches(rel, params["exclude"]) or not os.path.exists(path):
+        if _matches(rel, params["exclude"]) or not os.path.exists(os.path.join(dest, rel)):
             continue
-        file_args = module.load_file_common_arguments(dict(
-            path=path, owner=params["owner"], group=params["group"], mode=params["mode"]))
-        if module.set_fs_attributes_if_different(file_args, False) and rel not in installed:
-            changed = True
+        if _set_attributes(module, params, dest, rel, report_only) and rel not in installed:
             installed.append(rel)
-
-    result = dict(changed=changed, installed=installed, removed=remove)
+    result = dict(changed=bool(installed or remove), installed=installed, removed=remove,
+                  directories_changed=directories_changed)
+    if directories_changed and params["state"] == "installed":
+        result["changed"] = True
     if diffs:
         result["diff"] = diffs
     module.exit_json(**result)

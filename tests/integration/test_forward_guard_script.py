@@ -128,3 +128,30 @@ def test_unit_runs_the_script_after_the_engine(rendered):
     problems = [ln for ln in out.stderr.splitlines()
                 if "vps-monitoring-forward-guard" in ln and "docker.service" not in ln]
     assert problems == [], out.stderr
+
+
+def test_uninstall_removes_the_stack_networks_rule_with_the_network(images, docker_client):
+    """playbooks/uninstall.yml takes the DOCKER-USER rule of the stack network's bridge away too."""
+    from stack_run import isolated_vars, ok, remove_stack, run_playbook  # noqa: PLC0415 - integration helper
+
+    prefix = f"{PREFIX}-un"
+    remove_stack(docker_client, prefix)
+    network = docker_client.networks.create(f"{prefix}-net", driver="bridge")
+    bridge = "br-" + network.id[:12]
+    base = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    try:
+        subprocess.run(["iptables", "-w", "-I", "DOCKER-USER", "!", "-i", bridge, "-o", bridge, *MATCH], check=True)
+        assert has_rule(bridge)
+        # The engine is "managed" here only so that the guard is removed; the
+        # containers named after the prefix do not exist, so nothing else goes.
+        variables = isolated_vars(prefix, base, images, docker_host_manage=True,
+                                  docker_host_forward_guard_persist=False)
+        out = ok(run_playbook("uninstall.yml", variables))
+        assert not has_rule(bridge), "the forward guard rule outlived the network"
+        assert not docker_client.networks.list(names=[f"{prefix}-net"])
+        assert "Remove the stack network's forward guard" in out
+    finally:
+        while has_rule(bridge):
+            subprocess.run(["iptables", "-w", "-D", "DOCKER-USER", "!", "-i", bridge, "-o", bridge, *MATCH], check=False)
+        remove_stack(docker_client, prefix)
+        shutil.rmtree(base, ignore_errors=True)

@@ -77,3 +77,46 @@ def test_install_is_exact_idempotent_and_sets_mode(tmp_path):
     assert not run(args)["changed"]
     (dest / "rules/a.rules.yml").chmod(0o666)
     assert run(args)["changed"]
+
+
+def test_stage_writes_contents_and_state_staged_never_touches_the_live_directory(tmp_path):
+    src, dest = tmp_path / "staging", tmp_path / "config"
+    write(src, "rules/old.rules.yml", "no longer wanted\n")
+    write(src, "web.yml", "excluded: kept\n")
+    write(dest, "prometheus.yml", "old: 1\n")
+    args = {"src": str(src), "dest": str(dest), "patterns": ["prometheus.yml", "rules/*.rules.yml", "secret"],
+            "exclude": ["web.yml"], "state": "staged",
+            "directories": [{"path": str(tmp_path / "data"), "mode": "0750"}],
+            "file_attributes": [{"pattern": "secret", "mode": "0400"}],
+            "stage": [{"path": "prometheus.yml", "content": "new: 1\n"},
+                      {"path": "rules/a.rules.yml", "content": "groups: []\n"},
+                      {"path": "secret", "content": "s3cret\n"}]}
+    pending = run(args)
+    # Reported as pending, staged exactly, the live directory untouched.
+    assert pending["changed"] and sorted(pending["installed"]) == ["prometheus.yml", "rules/a.rules.yml", "secret"]
+    assert (src / "prometheus.yml").read_text() == "new: 1\n"
+    assert not (src / "rules/old.rules.yml").exists() and (src / "web.yml").exists()
+    assert oct((src / "secret").stat().st_mode & 0o777) == "0o400"
+    assert oct((tmp_path / "data").stat().st_mode & 0o777) == "0o750"
+    assert (dest / "prometheus.yml").read_text() == "old: 1\n" and not (dest / "secret").exists()
+    # Installing: exactly the staged bytes, each file with its attributes.
+    installed = run(dict(args, state="installed"))
+    assert installed["changed"] and (dest / "prometheus.yml").read_text() == "new: 1\n"
+    assert oct((dest / "secret").stat().st_mode & 0o777) == "0o400"
+    assert oct((dest / "prometheus.yml").stat().st_mode & 0o777) == "0o644"
+    assert not (dest / "web.yml").exists()
+    # Nothing differs now: both states report no change.
+    assert not run(args)["changed"] and not run(dict(args, state="installed"))["changed"]
+    # A mode changed by hand is pending with state=staged, and is not corrected by it.
+    (dest / "secret").chmod(0o644)
+    again = run(args)
+    assert again["changed"] and again["installed"] == ["secret"]
+    assert oct((dest / "secret").stat().st_mode & 0o777) == "0o644"
+
+
+def test_stage_rejects_a_path_outside_src(tmp_path):
+    args = {"src": str(tmp_path / "s"), "dest": str(tmp_path / "d"),
+            "stage": [{"path": "../escape", "content": "x"}]}
+    result = run(args)
+    assert result.get("failed") and "must be relative" in result["msg"]
+    assert not (tmp_path / "escape").exists()
