@@ -136,8 +136,12 @@ options:
       - V(staged) stops after staging and comparing; O(dest) is not touched, and C(changed)
         with RV(installed) and RV(removed) say what an install would change (owner and mode
         included). Validate the staging directory when it reports a change.
+      - V(absent) removes the files matching O(patterns) from O(src) and O(dest), where those
+        directories exist, and creates nothing (a feature switched off, whose files an earlier
+        run installed). RV(removed) lists the live files. O(stage) and O(directories) must not
+        be given.
     type: str
-    choices: [installed, staged]
+    choices: [installed, staged, absent]
     default: installed
 attributes:
   check_mode:
@@ -329,6 +333,29 @@ def stage_files(module, params):
             os.unlink(os.path.join(src, rel))
 
 
+def remove_managed(module, params):
+    """state=absent: the managed files go from staging and live; nothing is created."""
+    if params["stage"] is not None or params["directories"]:
+        module.fail_json(msg="staged_files: state=absent removes files; give neither stage nor directories")
+    removed, diffs = [], []
+    for root in (params["src"], params["dest"]):
+        for rel in _files(root):
+            if not _matches(rel, params["patterns"]) or _matches(rel, params["exclude"]):
+                continue
+            path = os.path.join(root, rel)
+            if root == params["dest"]:
+                removed.append(rel)
+                hidden = _matches(rel, params["hide_content"])
+                diffs.append(dict(before_header=path, after_header="(absent)",
+                                  before="(hidden)\n" if hidden else _diff_text(_read(path)), after=""))
+            if not module.check_mode:
+                os.unlink(path)
+    result = dict(changed=bool(removed), installed=[], removed=removed, directories_changed=[])
+    if module._diff and diffs:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -346,12 +373,14 @@ def main():
             stage=dict(type="list", elements="dict", options=dict(
                 path=dict(type="str", required=True), content=dict(type="str", required=True))),
             directories=dict(type="list", elements="dict", default=[], options=DIRECTORY_OPTIONS),
-            state=dict(type="str", choices=["installed", "staged"], default="installed"),
+            state=dict(type="str", choices=["installed", "staged", "absent"], default="installed"),
         ),
         supports_check_mode=True,
     )
     params = module.params
     src, dest = params["src"], params["dest"]
+    if params["state"] == "absent":
+        remove_managed(module, params)
     report_only = module.check_mode or params["state"] == "staged"
 
     # Directories and staging are scratch-side work, done in check mode too:

@@ -178,3 +178,18 @@ def test_a_key_that_does_not_match_is_refused_by_promtool(site, deployed, docker
     assert live_sha(site) == before
     assert container(docker_client).attrs["State"]["StartedAt"] == started
     assert get(site["url"] + "/-/ready", site["vars"]["prometheus_web_password"])[0] == 200
+
+
+def test_switching_the_web_config_off_removes_its_files_and_opens_the_listener(site, deployed):
+    """The role's own staged set removes web.yml, the key and the password, live and staged."""
+    off = {"prometheus_web_basic_auth_users": {}, "prometheus_web_username": "", "prometheus_web_password": "",
+           "prometheus_web_tls_cert": "", "prometheus_web_tls_key": ""}
+    result = play(site, **off)
+    assert result.returncode == 0, result.stdout[-4000:]
+    left = [p.name for d in ("config", "staging") for p in (site["dir"] / "stack/prometheus" / d).iterdir()
+            if p.name in ("web.yml", "web-tls.crt", "web-tls.key", "web_password")]
+    assert left == [], f"files of the switched-off web config remain: {left}"
+    assert site["vars"]["prometheus_web_password"] not in result.stdout
+    assert get(site["url"].replace("https://", "http://") + "/-/ready")[0] == 200
+    again = play(site, **off)
+    assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[4]
+from support.adhoc import run_module
 
 
 def run(args: dict, *flags: str) -> dict:
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    out = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
-         "-e", f"ansible_python_interpreter={sys.executable}", "-m", "vps.monitoring.read_files",
-         "-a", json.dumps(args), *flags], capture_output=True, text=True, env=env, check=False)
-    return json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return run_module("vps.monitoring.read_files", args, *flags, timeout=120)
 
 
 def test_reads_present_files_and_names_missing_ones_in_check_mode_too(tmp_path):

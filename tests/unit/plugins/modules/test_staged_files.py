@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from ansible_collections.vps.monitoring.plugins.modules.staged_files import plan
+from support.adhoc import run_module
 
-ROOT = Path(__file__).resolve().parents[4]
+from ansible_collections.vps.monitoring.plugins.modules.staged_files import plan
 
 
 def write(root: Path, rel: str, text: str) -> None:
@@ -42,13 +39,7 @@ def test_identical_directories_plan_nothing(tmp_path):
 
 
 def run(args: dict, *flags: str) -> dict:
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"),
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    out = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
-         "-e", f"ansible_python_interpreter={sys.executable}", "-m", "vps.monitoring.staged_files",
-         "-a", json.dumps(args), *flags], capture_output=True, text=True, env=env, check=False)
-    return json.loads(out.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return run_module("vps.monitoring.staged_files", args, *flags, timeout=120)
 
 
 def test_check_mode_reports_and_diffs_without_touching_and_secrets_stay_hidden(tmp_path):
@@ -120,3 +111,26 @@ def test_stage_rejects_a_path_outside_src(tmp_path):
     result = run(args)
     assert result.get("failed") and "must be relative" in result["msg"]
     assert not (tmp_path / "escape").exists()
+
+
+def test_state_absent_removes_managed_files_from_both_sides_and_creates_nothing(tmp_path):
+    src, dest = tmp_path / "staging", tmp_path / "config"
+    write(src, "web_password", "s3cret\n")
+    write(dest, "web_password", "s3cret\n")
+    write(dest, "web.yml", "basic_auth_users: {}\n")
+    write(dest, "prometheus.yml", "kept\n")
+    args = {"src": str(src), "dest": str(dest), "patterns": ["web.yml", "web_password"],
+            "hide_content": ["web_password"], "state": "absent"}
+    checked = run(args, "--check", "--diff")
+    assert checked["changed"] and sorted(checked["removed"]) == ["web.yml", "web_password"]
+    assert (dest / "web.yml").exists() and "s3cret" not in json.dumps(checked["diff"])
+    removed = run(args)
+    assert removed["changed"] and not (dest / "web.yml").exists() and not (src / "web_password").exists()
+    assert (dest / "prometheus.yml").read_text() == "kept\n"
+    assert not run(args)["changed"]
+    # Directories that do not exist stay absent, without a warning or a failure.
+    nowhere = {"src": str(tmp_path / "no" / "staging"), "dest": str(tmp_path / "no" / "config"),
+               "patterns": ["web.yml"], "state": "absent"}
+    result = run(nowhere)
+    assert not result["changed"] and not result.get("failed") and not (tmp_path / "no").exists()
+    assert not result.get("warnings")
