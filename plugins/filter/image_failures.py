@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: vps.monitoring contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filter image_failures: which images a component cannot obtain (docs in image_failures.yml)."""
+"""Filters on a component's images: which to obtain (images_to_obtain.yml), which cannot be
+obtained (image_failures.yml) and the message for one (image_error_message.yml)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,26 @@ def _results(registered):
     if not isinstance(registered, dict):
         raise AnsibleFilterError("image_failures: expected a registered loop result")
     return [r for r in registered.get("results", []) if not r.get("skipped")]
+
+
+def images_to_obtain(images, present, policy="missing"):
+    """The ``{image, variable}`` entries to look up or pull, each image once.
+
+    ``images``: the component's images (an empty ``image`` is a tool run from a
+    local binary: skipped). ``present``: the references on the engine (the
+    stack's one engine read). Under the pull policy ``always`` every image is
+    pulled again, so none counts as present.
+    """
+    if not isinstance(images, list) or not all(isinstance(i, dict) and "image" in i for i in images):
+        raise AnsibleFilterError("images_to_obtain: expected a list of {image, variable} mappings")
+    on_engine = set() if policy == "always" else set(present or [])
+    wanted, seen = [], set()
+    for entry in images:
+        image = entry["image"]
+        if image and image not in seen and image not in on_engine:
+            seen.add(image)
+            wanted.append(entry)
+    return wanted
 
 
 def image_failures(pulled, found=None, probed=None):
@@ -53,4 +74,5 @@ class FilterModule:
     """Ansible filters of vps.monitoring."""
 
     def filters(self):
-        return {"image_failures": image_failures, "image_error_message": image_error_message}
+        return {"images_to_obtain": images_to_obtain, "image_failures": image_failures,
+                "image_error_message": image_error_message}
