@@ -39,8 +39,10 @@ options:
     required: true
   patterns:
     description:
-      - Shell patterns, relative to O(dest), of the live files this module manages. A live file
-        that matches one and was not staged is removed. Other live files are left alone.
+      - Shell patterns, relative to O(dest), of the files this module manages. A staged file
+        that matches one (and no O(exclude) pattern) is installed and given its owner, group and
+        mode; a live file that matches one and was not staged is removed. Other files, staged or
+        live, are left alone, so several calls can manage disjoint sets of one directory.
       - The default manages every file under O(dest).
     type: list
     elements: str
@@ -263,9 +265,17 @@ def _diff_text(data):
     return to_text(data, errors="surrogate_or_replace")
 
 
+def _managed(rel, patterns, exclude):
+    return _matches(rel, patterns) and not _matches(rel, exclude)
+
+
 def plan(src, dest, patterns, exclude):
-    """What installing src over dest changes: ([(rel, new_bytes, old_bytes)], [removed rel])."""
-    staged = [rel for rel in _files(src) if not _matches(rel, exclude)]
+    """What installing src over dest changes: ([(rel, new_bytes, old_bytes)], [removed rel]).
+
+    Only the managed files count (a pattern matches, no exclude does): another
+    call's files in the same staging directory are not this call's to install.
+    """
+    staged = [rel for rel in _files(src) if _managed(rel, patterns, exclude)]
     install = []
     for rel in staged:
         new = _read(os.path.join(src, rel))
@@ -273,7 +283,7 @@ def plan(src, dest, patterns, exclude):
         if new != old:
             install.append((rel, new, old))
     staged_set = set(staged)
-    remove = [rel for rel in _files(dest) if _matches(rel, patterns) and rel not in staged_set]
+    remove = [rel for rel in _files(dest) if _managed(rel, patterns, exclude) and rel not in staged_set]
     return install, remove
 
 
@@ -329,7 +339,7 @@ def stage_files(module, params):
         # Staging is read by the validation tool as the program's user.
         _set_attributes(module, params, src, rel, report_only=False)
     for rel in _files(src):
-        if rel not in wanted and _matches(rel, params["patterns"]) and not _matches(rel, params["exclude"]):
+        if rel not in wanted and _managed(rel, params["patterns"], params["exclude"]):
             os.unlink(os.path.join(src, rel))
 
 
@@ -340,7 +350,7 @@ def remove_managed(module, params):
     removed, diffs = [], []
     for root in (params["src"], params["dest"]):
         for rel in _files(root):
-            if not _matches(rel, params["patterns"]) or _matches(rel, params["exclude"]):
+            if not _managed(rel, params["patterns"], params["exclude"]):
                 continue
             path = os.path.join(root, rel)
             if root == params["dest"]:
@@ -424,7 +434,7 @@ def main():
     # comes back too (with state=staged or in check mode only reported).
     installed = [item[0] for item in install]
     for rel in _files(src):
-        if _matches(rel, params["exclude"]) or not os.path.exists(os.path.join(dest, rel)):
+        if not _managed(rel, params["patterns"], params["exclude"]) or not os.path.exists(os.path.join(dest, rel)):
             continue
         if _set_attributes(module, params, dest, rel, report_only) and rel not in installed:
             installed.append(rel)

@@ -38,6 +38,17 @@ def recap(out: str) -> dict:
     return {k: int(v) for k, v in (part.split("=") for part in line.split(":", 1)[1].split())}
 
 
+def changed_tasks(out: str) -> list[str]:
+    """The TASK lines of a run's output that reported a change (each once)."""
+    found, task = [], None
+    for line in out.splitlines():
+        if line.startswith("TASK ["):
+            task = line
+        elif line.startswith("changed:") and task not in found:
+            found.append(task)
+    return found
+
+
 def remove_containers(docker_client, names) -> None:
     """Remove the named containers; one that does not exist is fine."""
     for name in names:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, wait_until
-from stack_run import api, free_port, isolated_vars, ok, remove_stack
+from stack_run import api, changed_tasks, free_port, isolated_vars, ok, remove_stack
 
 PREFIX = "vpsmon-it-msd"
 # isolated_vars names the local node-exporter container so.
@@ -60,17 +60,6 @@ def run_role(variables: dict, inv: Path, playbook: Path = PLAYBOOK) -> str:
 
 def recap_changed(out: str) -> int:
     return int(re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)\s", out).group(1))
-
-
-def changed_tasks(out: str) -> list[str]:
-    """Names of the tasks that reported a change (the TASK line before each 'changed:')."""
-    found, task = [], None
-    for line in out.splitlines():
-        if line.startswith("TASK ["):
-            task = line
-        elif line.startswith("changed:") and task not in found:
-            found.append(task)
-    return found
 
 
 def config_files(config: Path) -> dict:

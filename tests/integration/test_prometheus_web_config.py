@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from stack_run import free_port
+from stack_run import free_port, recap
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "vpsmon-it-web-prom"
@@ -145,6 +145,26 @@ def test_no_secret_in_output_or_container_definition(site, deployed, docker_clie
         assert secret not in output
     config = (site["dir"] / "stack/prometheus/config/prometheus.yml").read_text()
     assert FIRST not in config and "password_file: web_password" in config
+
+
+def config_state(site) -> dict:
+    """Owner, mode and digest of every live config file."""
+    root = site["dir"] / "stack/prometheus/config"
+    return {str(p.relative_to(root)): (p.stat().st_uid, oct(p.stat().st_mode),
+                                       hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_second_converge_with_the_web_config_changes_nothing(site, deployed):
+    # The web config's files and prometheus.yml share the staging and live
+    # directories, each with its own owner and mode (65534 0400, root 0644):
+    # neither staged set may claim the other's files.
+    before = config_state(site)
+    assert before["prometheus.yml"][:2] == (0, "0o100644") and before["web.yml"][:2] == (65534, "0o100400")
+    result = play(site)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert recap(result.stdout)["changed"] == 0, result.stdout[-4000:]
+    assert config_state(site) == before
 
 
 def test_rotating_the_password_needs_no_restart(site, deployed, docker_client):

@@ -134,3 +134,21 @@ def test_state_absent_removes_managed_files_from_both_sides_and_creates_nothing(
     result = run(nowhere)
     assert not result["changed"] and not result.get("failed") and not (tmp_path / "no").exists()
     assert not result.get("warnings")
+
+
+def test_two_calls_manage_disjoint_sets_of_one_staging_directory(tmp_path):
+    # A role's config and its web config share staging and live directories,
+    # each with its own owner and mode: neither call may install, re-own or
+    # re-mode the other's files, so converging both again changes nothing.
+    src, dest = tmp_path / "staging", tmp_path / "config"
+    config = {"src": str(src), "dest": str(dest), "patterns": ["alertmanager.yml"], "mode": "0644",
+              "stage": [{"path": "alertmanager.yml", "content": "route: {}\n"}]}
+    web = {"src": str(src), "dest": str(dest), "patterns": ["web.yml", "web_password"], "mode": "0400",
+           "stage": [{"path": "web.yml", "content": "basic_auth_users: {}\n"}], "hide_content": ["web*"]}
+    assert run(config)["installed"] == ["alertmanager.yml"]
+    assert run(web)["installed"] == ["web.yml"]
+    assert oct((dest / "alertmanager.yml").stat().st_mode & 0o777) == "0o644"
+    assert oct((dest / "web.yml").stat().st_mode & 0o777) == "0o400"
+    for args in (config, web, config):
+        again = run(args)
+        assert not again["changed"] and again["installed"] == [] and again["removed"] == [], again
