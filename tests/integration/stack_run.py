@@ -9,13 +9,16 @@ components.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -30,6 +33,36 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def self_signed(workdir: Path, name: str, common_name: str) -> tuple[str, str]:
+    """A test-only self-signed certificate and its key (PEM), for a program's own TLS listener."""
+    key, crt = workdir / f"{name}.key", workdir / f"{name}.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", f"/CN={common_name}", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True)
+    try:
+        return crt.read_text(), key.read_text()
+    finally:
+        key.unlink()
+        crt.unlink()
+
+
+def tls_get(url: str, user: str | None = None, password: str | None = None) -> tuple[int, str]:
+    """GET url without verifying the certificate (self-signed), with basic auth when a password is given:
+    the status and the body, also of an HTTP error."""
+    request = urllib.request.Request(url)
+    if password is not None:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def recap(out: str) -> dict:

@@ -16,17 +16,15 @@ auth, Prometheus following, then changed=0).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import ssl
-import subprocess
 import urllib.error
 import urllib.request
 
 import pytest
 from conftest import wait_until
-from stack_run import api, changed_tasks, free_port, isolated_vars, ok, own_stack, recap, run_playbook
+from stack_run import (api, changed_tasks, free_port, isolated_vars, ok, own_stack, recap, run_playbook,
+                       self_signed, tls_get)
 
 PREFIX = "vpsmon-it-web-am"
 # Test-only credentials: the bcrypt hash (cost 10) is of TEST_ONLY_PASSWORD
@@ -39,33 +37,9 @@ WEB_OFF = {"alertmanager_web_basic_auth_users": {}, "alertmanager_web_username":
            "alertmanager_web_password": "", "alertmanager_web_tls_cert": "", "alertmanager_web_tls_key": ""}
 
 
-def self_signed(workdir) -> tuple[str, str]:
-    """A test-only certificate and key (PEM) for the Alertmanager listener."""
-    key, crt = workdir / "it-only-am.key", workdir / "it-only-am.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", f"/CN={PREFIX}-alertmanager", "-keyout", str(key), "-out", str(crt)],
-                   check=True, capture_output=True)
-    try:
-        return crt.read_text(), key.read_text()
-    finally:
-        key.unlink()
-        crt.unlink()
-
-
 def get(url: str, password: str | None = None) -> tuple[int, str]:
-    """GET url (certificate not verified: self-signed); basic auth when password is given."""
-    request = urllib.request.Request(url)
-    if password is not None:
-        token = base64.b64encode(f"{TEST_ONLY_USER}:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(request, timeout=10, context=context) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    """GET url as the test-only user (basic auth when password is given)."""
+    return tls_get(url, TEST_ONLY_USER, password)
 
 
 def web_files(stack) -> list[str]:
@@ -91,7 +65,7 @@ def started(docker_client, name: str) -> tuple[str, str]:
 def stack(images, docker_client):
     with own_stack(docker_client, PREFIX) as base:
         base.chmod(0o755)
-        cert, key = self_signed(base)
+        cert, key = self_signed(base, "it-only-am", f"{PREFIX}-alertmanager")
         am_port = free_port()
         variables = isolated_vars(
             PREFIX, base / "stack", images,

@@ -13,23 +13,20 @@ Prometheus's targets while prometheus.yml, the rules, the container
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
-import ssl
 import tempfile
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ROOT, wait_until
-from stack_run import api, changed_tasks, free_port, isolated_vars, ok, remove_stack
+from stack_run import api, changed_tasks, free_port, isolated_vars, ok, remove_stack, tls_get
 
 PREFIX = "vpsmon-it-msd"
 # isolated_vars names the local node-exporter container so.
@@ -166,17 +163,7 @@ def certificates(workdir: Path, address: str) -> tuple[str, str, str]:
 
 
 def status(url: str, password: str | None = None) -> int:
-    request = urllib.request.Request(url)
-    if password is not None:
-        request.add_header("Authorization", "Basic " + base64.b64encode(f"{WEB_USER}:{password}".encode()).decode())
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(request, timeout=10, context=context) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return tls_get(url, WEB_USER, password)[0]
 
 
 def test_a_monitored_node_exporter_behind_tls_and_basic_auth(stack, docker_client):

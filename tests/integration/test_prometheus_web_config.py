@@ -10,12 +10,10 @@ promtool check web-config for a key that does not match the certificate).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -24,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from stack_run import free_port, recap
+from stack_run import free_port, recap, self_signed, tls_get
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "vpsmon-it-web-prom"
@@ -38,35 +36,16 @@ PASSWORDS = {
 FIRST, SECOND = list(PASSWORDS)
 
 
-def self_signed(workdir: Path, name: str) -> tuple[str, str]:
-    key, crt = workdir / f"{name}.key", workdir / f"{name}.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=prometheus.test", "-keyout", str(key), "-out", str(crt)],
-                   check=True, capture_output=True)
-    return crt.read_text(), key.read_text()
-
-
 def get(url: str, password: str | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url)
-    if password is not None:
-        token = base64.b64encode(f"{USER}:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(request, timeout=10, context=context) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    return tls_get(url, USER, password)
 
 
 @pytest.fixture(scope="module")
 def site(images, docker_client):
     workdir = Path(tempfile.mkdtemp(prefix="vpsmon-it-web-"))
     workdir.chmod(0o755)
-    cert, key = self_signed(workdir, "good")
-    _unused, other_key = self_signed(workdir, "other")
+    cert, key = self_signed(workdir, "good", "prometheus.test")
+    _unused, other_key = self_signed(workdir, "other", "prometheus.test")
     port = free_port()
     base = {
         "ansible_python_interpreter": sys.executable,
